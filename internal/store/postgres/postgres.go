@@ -40,7 +40,6 @@ var schema = []string{
 		PRIMARY KEY (obj_id, key)
 	)`,
 	`CREATE INDEX IF NOT EXISTS labels_by_value ON labels (resource, key, value, obj_id)`,
-	`CREATE INDEX IF NOT EXISTS labels_by_key ON labels (key, value, obj_id)`,
 	`CREATE TABLE IF NOT EXISTS owners (
 		obj_id BIGINT NOT NULL,
 		owner_uid TEXT NOT NULL,

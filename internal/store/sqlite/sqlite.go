@@ -42,7 +42,6 @@ var schema = []string{
 		PRIMARY KEY (obj_id, key)
 	) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS labels_by_value ON labels (resource, key, value, obj_id)`,
-	`CREATE INDEX IF NOT EXISTS labels_by_key ON labels (key, value, obj_id)`,
 	`CREATE TABLE IF NOT EXISTS owners (
 		obj_id INTEGER NOT NULL,
 		owner_uid TEXT NOT NULL,
@@ -88,6 +87,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		v.Add("_pragma", "synchronous("+syncMode+")")
 		v.Add("_pragma", "cache_size(-32000)")
 		v.Add("_pragma", "temp_store(MEMORY)")
+		v.Add("_pragma", "wal_autocheckpoint(8000)")
+		v.Add("_pragma", "mmap_size(268435456)")
 		for _, e := range extra {
 			v.Add("_pragma", e)
 		}

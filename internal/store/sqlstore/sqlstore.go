@@ -42,6 +42,8 @@ type DB struct {
 	writer *sql.DB
 	reader *sql.DB
 
+	stmts map[string]*sql.Stmt // read-only after Open
+
 	reqs    chan *writeReq
 	changed chan struct{}
 	stop    chan struct{}
@@ -66,8 +68,11 @@ func Open(ctx context.Context, d Dialect, writer, reader *sql.DB) (*DB, error) {
 			return nil, fmt.Errorf("%s: create schema: %w (statement: %.80s)", d.Name, err, stmt)
 		}
 	}
-	db := &DB{d: d, writer: writer, reader: reader, reqs: make(chan *writeReq, 1024),
+	db := &DB{d: d, writer: writer, reader: reader, stmts: map[string]*sql.Stmt{}, reqs: make(chan *writeReq, 1024),
 		changed: make(chan struct{}, 1), stop: make(chan struct{})}
+	if err := db.prepare(ctx); err != nil {
+		return nil, err
+	}
 	db.wg.Add(1)
 	go db.writeLoop()
 	return db, nil
@@ -93,6 +98,58 @@ func (db *DB) Close() error {
 	db.once.Do(func() { close(db.stop) })
 	db.wg.Wait()
 	return nil
+}
+
+// writeStatements are prepared once at Open: parsing SQL is a tenth of a small write's
+// cost, and preparing later is impossible while the single SQLite writer connection is held
+// by the transaction that needs the statement.
+var writeStatements = []string{
+	`SELECT id, rev FROM objects WHERE resource = ? AND namespace = ? AND name = ?`,
+	`INSERT INTO events (type, resource, namespace, name, value) VALUES (?, ?, ?, ?, ?) RETURNING rev`,
+	`INSERT INTO objects (resource, namespace, name, rev, uid, value) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+	`UPDATE objects SET rev = ?, uid = ?, value = ? WHERE id = ?`,
+	`DELETE FROM objects WHERE id = ?`,
+	`DELETE FROM labels WHERE obj_id = ?`,
+	`DELETE FROM owners WHERE obj_id = ?`,
+	`INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`,
+	`INSERT INTO owners (obj_id, owner_uid) VALUES (?, ?)`,
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	for _, q := range writeStatements {
+		st, err := db.writer.PrepareContext(ctx, db.q(q))
+		if err != nil {
+			return fmt.Errorf("%s: prepare %.60s: %w", db.d.Name, q, err)
+		}
+		db.stmts[q] = st
+	}
+	return nil
+}
+
+// stmt returns the prepared statement for query bound to tx.
+func (db *DB) stmt(ctx context.Context, tx *sql.Tx, query string) (*sql.Stmt, error) {
+	st, ok := db.stmts[query]
+	if !ok {
+		return nil, fmt.Errorf("statement not prepared: %.60s", query)
+	}
+	return tx.StmtContext(ctx, st), nil
+}
+
+func (db *DB) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
+	st, err := db.stmt(ctx, tx, query)
+	if err != nil {
+		return err
+	}
+	_, err = st.ExecContext(ctx, args...)
+	return err
+}
+
+func (db *DB) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st, err := db.stmt(ctx, tx, query)
+	if err != nil {
+		panic(err) // a programming error: every write statement is prepared at Open
+	}
+	return st.QueryRowContext(ctx, args...)
 }
 
 func (db *DB) q(s string) string {
@@ -444,7 +501,7 @@ func (db *DB) tryTx(ctx context.Context, batch []*writeReq) error {
 func (db *DB) apply(ctx context.Context, tx *sql.Tx, op store.Op) (rev int64, opErr, err error) {
 	rec := op.Record
 	var id, curRev int64
-	err = tx.QueryRowContext(ctx, db.q(`SELECT id, rev FROM objects WHERE resource = ? AND namespace = ? AND name = ?`),
+	err = db.txQueryRow(ctx, tx, `SELECT id, rev FROM objects WHERE resource = ? AND namespace = ? AND name = ?`,
 		rec.Resource, rec.Namespace, rec.Name).Scan(&id, &curRev)
 	exists := err == nil
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
@@ -465,34 +522,34 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, op store.Op) (rev int64, op
 	default:
 		return 0, nil, fmt.Errorf("unknown op type %d", op.Type)
 	}
-	err = tx.QueryRowContext(ctx, db.q(`INSERT INTO events (type, resource, namespace, name, value) VALUES (?, ?, ?, ?, ?) RETURNING rev`),
+	err = db.txQueryRow(ctx, tx, `INSERT INTO events (type, resource, namespace, name, value) VALUES (?, ?, ?, ?, ?) RETURNING rev`,
 		int(op.Type), rec.Resource, rec.Namespace, rec.Name, rec.Value).Scan(&rev)
 	if err != nil {
 		return 0, nil, fmt.Errorf("append event: %w", err)
 	}
 	switch op.Type {
 	case store.OpCreate:
-		err = tx.QueryRowContext(ctx, db.q(`INSERT INTO objects (resource, namespace, name, rev, uid, value) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`),
+		err = db.txQueryRow(ctx, tx, `INSERT INTO objects (resource, namespace, name, rev, uid, value) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
 			rec.Resource, rec.Namespace, rec.Name, rev, rec.UID, rec.Value).Scan(&id)
 	case store.OpUpdate:
-		_, err = tx.ExecContext(ctx, db.q(`UPDATE objects SET rev = ?, uid = ?, value = ? WHERE id = ?`), rev, rec.UID, rec.Value, id)
+		err = db.txExec(ctx, tx, `UPDATE objects SET rev = ?, uid = ?, value = ? WHERE id = ?`, rev, rec.UID, rec.Value, id)
 	case store.OpDelete:
-		_, err = tx.ExecContext(ctx, db.q(`DELETE FROM objects WHERE id = ?`), id)
+		err = db.txExec(ctx, tx, `DELETE FROM objects WHERE id = ?`, id)
 	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("write object: %w", err)
 	}
 	if op.Type != store.OpCreate {
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM labels WHERE obj_id = ?`), id); err != nil {
+		if err := db.txExec(ctx, tx, `DELETE FROM labels WHERE obj_id = ?`, id); err != nil {
 			return 0, nil, err
 		}
-		if _, err := tx.ExecContext(ctx, db.q(`DELETE FROM owners WHERE obj_id = ?`), id); err != nil {
+		if err := db.txExec(ctx, tx, `DELETE FROM owners WHERE obj_id = ?`, id); err != nil {
 			return 0, nil, err
 		}
 	}
 	if op.Type != store.OpDelete {
 		for k, v := range rec.Labels {
-			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`), id, rec.Resource, k, v); err != nil {
+			if err := db.txExec(ctx, tx, `INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`, id, rec.Resource, k, v); err != nil {
 				return 0, nil, fmt.Errorf("index label %s: %w", k, err)
 			}
 		}
@@ -502,7 +559,7 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, op store.Op) (rev int64, op
 				continue
 			}
 			seen[o] = true
-			if _, err := tx.ExecContext(ctx, db.q(`INSERT INTO owners (obj_id, owner_uid) VALUES (?, ?)`), id, o); err != nil {
+			if err := db.txExec(ctx, tx, `INSERT INTO owners (obj_id, owner_uid) VALUES (?, ?)`, id, o); err != nil {
 				return 0, nil, fmt.Errorf("index owner %s: %w", o, err)
 			}
 		}

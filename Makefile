@@ -1,0 +1,53 @@
+# paved: build, run and test.
+
+GO   ?= go
+BIN  := bin/paved
+DATA ?= .paved
+
+# Packages where concurrency lives; their tests run with the race detector. This is a regular
+# expression over `go list ./...`, so a package that does not exist yet is simply not there.
+RACE_PKGS := /internal/(store|controller|apiserver|leader)(/|$$)
+
+.PHONY: build run test bench bench-catalog fmt clean
+
+build:
+	$(GO) build -o $(BIN) ./cmd/paved
+
+run: build
+	$(BIN) serve --data $(DATA)
+
+# Vet everything, then test the concurrent packages with -race and the rest without. Both test
+# runs happen even when the first fails, so one run shows every failure.
+test:
+	$(GO) vet ./...
+	@pkgs="$$($(GO) list ./...)" || exit 1; \
+	race="$$(printf '%s\n' "$$pkgs" | grep -E '$(RACE_PKGS)' || true)"; \
+	rest="$$(printf '%s\n' "$$pkgs" | grep -vE '$(RACE_PKGS)' || true)"; \
+	status=0; \
+	if [ -n "$$race" ]; then \
+		echo "$(GO) test -count=1 -race <$$(echo $$race | wc -w) packages>"; \
+		$(GO) test -count=1 -race $$race || status=1; \
+	fi; \
+	if [ -n "$$rest" ]; then \
+		echo "$(GO) test -count=1 <$$(echo $$rest | wc -w) packages>"; \
+		$(GO) test -count=1 $$rest || status=1; \
+	fi; \
+	exit $$status
+
+# One iteration of each store benchmark: a quick look at the figures, not a measurement.
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime=1x -benchmem ./internal/store/...
+
+bench-catalog:
+	@if [ -d internal/catalog ]; then \
+		$(GO) test -run '^$$' -bench . -benchmem ./internal/catalog/...; \
+	else \
+		echo "bench-catalog: internal/catalog does not exist yet; nothing to run"; \
+	fi
+
+fmt:
+	$(GO) fmt ./...
+
+# Removes build output only; the data directory ($(DATA)) is state, not output.
+clean:
+	rm -rf bin
