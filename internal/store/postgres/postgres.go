@@ -69,9 +69,18 @@ type Store struct {
 	wg     sync.WaitGroup
 }
 
+// Option tunes Open.
+type Option func(*sqlstore.Dialect)
+
+// WithBeforeCommit runs f just before every write transaction commits; tests use it to
+// provoke out-of-order commits.
+func WithBeforeCommit(f func()) Option {
+	return func(d *sqlstore.Dialect) { d.BeforeCommit = f }
+}
+
 // Open connects to url (postgres://...), creates the schema and starts listening for
 // other replicas' commits.
-func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, url string, log *slog.Logger, opts ...Option) (*Store, error) {
 	cfg, err := pgx.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: parse database URL: %w", err)
@@ -94,8 +103,6 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 	}
 	_, err = conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, writeLockKey+1)
 	if err == nil {
-		d := dialect()
-		d.Schema = nil
 		for _, stmt := range schema {
 			if _, err = conn.ExecContext(ctx, stmt); err != nil {
 				err = fmt.Errorf("postgres: create schema: %w", err)
@@ -109,7 +116,11 @@ func Open(ctx context.Context, url string, log *slog.Logger) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
-	db, err := sqlstore.Open(ctx, dialect(), pool, pool)
+	d := dialect()
+	for _, o := range opts {
+		o(&d)
+	}
+	db, err := sqlstore.Open(ctx, d, pool, pool)
 	if err != nil {
 		pool.Close()
 		return nil, err

@@ -34,6 +34,9 @@ type Dialect struct {
 	NowMillis string
 	// ReadIsolation is the isolation level for list snapshots.
 	ReadIsolation sql.IsolationLevel
+	// BeforeCommit, if set, runs just before each write transaction commits. Tests use it to
+	// widen the window in which concurrent commits could reorder.
+	BeforeCommit func()
 }
 
 // DB is a store.Backend over database/sql.
@@ -490,6 +493,9 @@ func (db *DB) tryTx(ctx context.Context, batch []*writeReq) error {
 		if _, err := tx.ExecContext(ctx, db.q(db.d.Notify), strconv.FormatInt(last, 10)); err != nil {
 			return fmt.Errorf("notify: %w", err)
 		}
+	}
+	if db.d.BeforeCommit != nil {
+		db.d.BeforeCommit()
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit: %w", err)
