@@ -139,6 +139,7 @@ func dialect() sqlstore.Dialect {
 		WriteLock:     fmt.Sprintf(`SELECT pg_advisory_xact_lock(%d)`, writeLockKey),
 		Notify:        `SELECT pg_notify('` + channel + `', ?)`,
 		NowMillis:     `(EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT`,
+		ForcedJoin:    "JOIN",
 		ReadIsolation: sql.LevelRepeatableRead,
 	}
 }

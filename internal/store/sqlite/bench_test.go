@@ -136,3 +136,35 @@ func report(b *testing.B, lat []time.Duration) {
 	b.ReportMetric(p(0.99), "p99-ms")
 	b.ReportMetric(0, "ns/op")
 }
+
+// BenchmarkCreateMany100k creates 100,000 objects through Store.CreateMany in batches of
+// 1,000, as bulk ingestion (catalog, apply of a directory) does.
+func BenchmarkCreateMany100k(b *testing.B) {
+	ctx := context.Background()
+	be, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "paved.db"), sqlite.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer be.Close()
+	s := store.New(be, kinds.NewRegistry(), store.Options{})
+	defer s.Close()
+	start := time.Now()
+	batch := make([]*api.Object, 0, 1000)
+	for i := 0; i < 100_000; i++ {
+		batch = append(batch, &api.Object{APIVersion: "paved.dev/v1", Kind: "Environment",
+			Metadata: api.ObjectMeta{Name: fmt.Sprintf("env-%06d", i), Labels: map[string]string{"team": "team-" + strconv.Itoa(i%100)}},
+			Spec:     json.RawMessage(`{"tier":"development","cluster":"local","namespace":"apps","description":"generated for the benchmark"}`)})
+		if len(batch) == cap(batch) {
+			_, errs := s.CreateMany(ctx, batch)
+			for _, err := range errs {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			batch = batch[:0]
+		}
+	}
+	el := time.Since(start)
+	b.ReportMetric(100_000/el.Seconds(), "objects/s")
+	b.ReportMetric(el.Seconds(), "s")
+}

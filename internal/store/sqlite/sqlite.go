@@ -49,7 +49,7 @@ var schema = []string{
 	) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS owners_by_uid ON owners (owner_uid, obj_id)`,
 	`CREATE TABLE IF NOT EXISTS events (
-		rev INTEGER PRIMARY KEY AUTOINCREMENT,
+		rev INTEGER PRIMARY KEY, -- no AUTOINCREMENT: compaction never deletes the newest row, so rowids are never reused
 		type INTEGER NOT NULL,
 		resource TEXT NOT NULL,
 		namespace TEXT NOT NULL,
@@ -119,6 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		Name:          "sqlite",
 		Schema:        schema,
 		NowMillis:     `CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)`,
+		ForcedJoin:    "CROSS JOIN",
 		ReadIsolation: sql.LevelDefault,
 	}
 	db, err := sqlstore.Open(ctx, d, writer, reader)

@@ -69,6 +69,7 @@ func Run(t *testing.T, open Opener) {
 		{"WatchConcurrentWritersNoGaps", testWatchConcurrent},
 		{"SlowWatcherLosesNothing", testSlowWatcher},
 		{"Leases", testLeases},
+		{"CreateMany", testCreateMany},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -763,5 +764,40 @@ func testLeases(t *testing.T, s *store.Store) {
 	}
 	if ok, _ := be.TryLease(ctx, "controllers", "a", time.Second); !ok {
 		t.Fatal("a could not take a released lease")
+	}
+}
+
+func testCreateMany(t *testing.T, s *store.Store) {
+	ctx := ctxT(t)
+	mustCreate(t, s, widget("default", "exists", 1, nil))
+	var objs []*api.Object
+	for i := 0; i < 1200; i++ {
+		objs = append(objs, widget("default", fmt.Sprintf("m%04d", i), 1, map[string]string{"batch": "yes"}))
+	}
+	objs = append(objs, widget("default", "exists", 1, nil), widget("default", "bad", 0, nil))
+	gen := widget("default", "", 1, nil)
+	gen.Metadata.GenerateName = "gen-"
+	objs = append(objs, gen)
+	out, errs := s.CreateMany(ctx, objs)
+	for i := 0; i < 1200; i++ {
+		if errs[i] != nil || out[i].Metadata.UID == "" || out[i].Metadata.ResourceVersion == "" {
+			t.Fatalf("object %d: %v", i, errs[i])
+		}
+	}
+	if !api.IsAlreadyExists(errs[1200]) || out[1200] != nil {
+		t.Errorf("duplicate in batch: %v", errs[1200])
+	}
+	if !api.IsInvalid(errs[1201]) {
+		t.Errorf("invalid in batch: %v", errs[1201])
+	}
+	if errs[1202] != nil || !strings.HasPrefix(out[1202].Metadata.Name, "gen-") {
+		t.Errorf("generateName in batch: %v", errs[1202])
+	}
+	l, err := s.List(ctx, kindOf(t, s, "widget"), store.ListOptions{LabelSelector: "batch=yes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l.Items) != 1200 {
+		t.Fatalf("list after batch: %d items, want 1200", len(l.Items))
 	}
 }
