@@ -1,0 +1,237 @@
+// Package server owns `paved serve`: it opens the store named by the configuration, starts
+// the API server, the controllers (on the elected leader only) and the store's compaction,
+// and shuts them down in order on a signal. It wires components together and holds no
+// feature logic of its own.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/paved-dev/paved/internal/apiserver"
+	"github.com/paved-dev/paved/internal/auth"
+	"github.com/paved-dev/paved/internal/config"
+	"github.com/paved-dev/paved/internal/controller"
+	"github.com/paved-dev/paved/internal/gc"
+	"github.com/paved-dev/paved/internal/kinds"
+	"github.com/paved-dev/paved/internal/leader"
+	"github.com/paved-dev/paved/internal/store"
+	"github.com/paved-dev/paved/internal/store/postgres"
+	"github.com/paved-dev/paved/internal/store/sqlite"
+)
+
+// Server is a running paved.
+type Server struct {
+	cfg      config.Config
+	log      *slog.Logger
+	version  string
+	backend  store.Backend
+	store    *store.Store
+	api      *apiserver.Server
+	http     *http.Server
+	listener net.Listener
+	elector  *leader.Elector
+	manager  *controller.Manager
+	// TokenPath is where the admin token was written ("" when it came from configuration).
+	TokenPath string
+}
+
+// NewLogger builds the process logger from the log section.
+func NewLogger(c config.Log, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// New opens the store and builds every component, and binds the listen address, but
+// starts nothing; Run starts it.
+func New(ctx context.Context, cfg config.Config, version string, log *slog.Logger) (*Server, error) {
+	s := &Server{cfg: cfg, log: log, version: version}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.Data, err)
+	}
+	var err error
+	if cfg.Store.Database == "" {
+		path := filepath.Join(cfg.Data, "paved.db")
+		s.backend, err = sqlite.Open(ctx, path, sqlite.Options{Synchronous: cfg.Store.SQLiteSynchronous})
+		log.Info("store: embedded SQLite", "path", path)
+	} else {
+		s.backend, err = postgres.Open(ctx, cfg.Store.Database, log)
+		log.Info("store: PostgreSQL", "database", redactURL(cfg.Store.Database))
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			s.close()
+		}
+	}()
+	s.store = store.New(s.backend, kinds.NewRegistry(), store.Options{Logger: log})
+
+	token := cfg.Auth.AdminToken
+	if token == "" {
+		token, s.TokenPath, err = auth.EnsureAdminToken(cfg.Data)
+		if err != nil {
+			return nil, err
+		}
+	}
+	authn, err := auth.NewAdmin(token)
+	if err != nil {
+		return nil, fmt.Errorf("admin token: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.api, err = apiserver.New(apiserver.Options{Store: s.store, Auth: authn, AnonymousRead: cfg.Server.AnonymousRead,
+		Logger: log, Registry: reg, MaxBodyBytes: cfg.Server.MaxBodyBytes})
+	if err != nil {
+		return nil, err
+	}
+	s.api.HandlePublic("GET /version", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, "{\"version\":%q,\"store\":%q}\n", version, s.backend.Name())
+	}))
+
+	s.elector = &leader.Elector{Backend: s.backend, Name: "paved-controllers", LeaseDuration: cfg.Controllers.LeaseDuration.D(),
+		RenewPeriod: cfg.Controllers.RenewPeriod.D(), Logger: log}
+	s.manager, err = controller.NewManager(controller.ManagerOptions{Logger: log, Registerer: reg, Elector: s.elector})
+	if err != nil {
+		return nil, err
+	}
+	collector, err := gc.New(s.store, gc.Options{Logger: log})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.manager.Add(collector); err != nil {
+		return nil, err
+	}
+
+	s.listener, err = net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Server.Addr, err)
+	}
+	s.http = &http.Server{Handler: s.api.Handler(), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: cfg.Server.ReadTimeout.D(), IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	s.http.RegisterOnShutdown(s.api.Close)
+	ok = true
+	return s, nil
+}
+
+// Store returns the object store, for components mounted by later features and tests.
+func (s *Server) Store() *store.Store { return s.store }
+
+// API returns the API server, so features can mount their HTTP handlers.
+func (s *Server) API() *apiserver.Server { return s.api }
+
+// Addr is the address the server listens on.
+func (s *Server) Addr() string { return s.listener.Addr().String() }
+
+// Run serves until ctx ends, then shuts down gracefully: in-flight requests finish (up to
+// server.shutdownTimeout), watches end, controllers drain, the store closes.
+func (s *Server) Run(ctx context.Context) error {
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errc := make(chan error, 3)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.http.Serve(s.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("http server: %w", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.manager.Start(runCtx); err != nil && runCtx.Err() == nil {
+			errc <- fmt.Errorf("controllers: %w", err)
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.compactLoop(runCtx)
+	}()
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case runErr = <-errc:
+		s.log.Error("paved is stopping after a failure", "err", runErr)
+	}
+	s.log.Info("shutting down: finishing in-flight requests")
+	sctx, scancel := context.WithTimeout(context.Background(), s.cfg.Server.ShutdownTimeout.D())
+	defer scancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		s.log.Warn("http shutdown did not finish in time", "err", err)
+	}
+	cancel()
+	wg.Wait()
+	s.close()
+	s.log.Info("stopped")
+	return runErr
+}
+
+// compactLoop drops watch history older than keepRevisions. Every replica may run it: a
+// compaction is idempotent.
+func (s *Server) compactLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.Store.CompactInterval.D())
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.store.Compact(ctx, s.cfg.Store.KeepRevisions); err != nil && ctx.Err() == nil {
+				s.log.Warn("store compaction failed; will retry", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) close() {
+	if s.listener != nil {
+		_ = s.listener.Close()
+	}
+	if s.store != nil {
+		s.store.Close()
+	}
+	if s.backend != nil {
+		if err := s.backend.Close(); err != nil {
+			s.log.Warn("closing the store", "err", err)
+		}
+	}
+}
+
+// redactURL hides the password in a database URL for logs.
+func redactURL(u string) string {
+	at := strings.LastIndex(u, "@")
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	cred := u[scheme+3 : at]
+	if user, _, ok := strings.Cut(cred, ":"); ok {
+		return u[:scheme+3] + user + ":***" + u[at:]
+	}
+	return u
+}
