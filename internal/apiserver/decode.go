@@ -146,8 +146,12 @@ func decodeObjectJSON(b []byte) (*api.Object, error) {
 	}
 	top, meta := envelopeFields()
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(t, &fields); err != nil {
+	fd := json.NewDecoder(bytes.NewReader(t))
+	if err := fd.Decode(&fields); err != nil {
 		return nil, badRequest("body is not valid JSON: %v", err)
+	}
+	if _, err := fd.Token(); err != io.EOF {
+		return nil, badRequest("body holds data after the object; send one object per request")
 	}
 	if err := checkFields(fields, top, ""); err != nil {
 		return nil, err
@@ -166,9 +170,6 @@ func decodeObjectJSON(b []byte) (*api.Object, error) {
 	var obj api.Object
 	if err := dec.Decode(&obj); err != nil {
 		return nil, badRequest("body is not a valid object: %v", err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, badRequest("body holds data after the object; send one object per request")
 	}
 	return &obj, nil
 }

@@ -26,7 +26,8 @@ type ListOptions struct {
 	FieldSelector string
 	// Limit is the page size; 0 means everything.
 	Limit int
-	// Continue is the token from the previous page.
+	// Continue is the token from the previous page. Pages after the first are read at the
+	// current revision; every page reports the first page's resourceVersion.
 	Continue string
 }
 
@@ -172,6 +173,12 @@ func (s *Store) List(ctx context.Context, k *kinds.Kind, opts ListOptions) (*api
 		return nil, fmt.Errorf("list %s: %w", k.Plural, err)
 	}
 	out := &api.List{APIVersion: k.APIVersion(), Kind: k.Kind + "List", Items: make([]api.Object, 0, len(recs))}
+	// Later pages are read at the current revision, not the first page's: every page reports
+	// the first page's revision, so a watch from it may repeat changes but never misses one.
+	if q.AfterName != "" {
+		tok, _ := decodeContinue(opts.Continue)
+		rev = tok.Rev
+	}
 	out.Metadata.ResourceVersion = strconv.FormatInt(rev, 10)
 	for _, r := range recs {
 		obj, err := Decode(r)

@@ -30,8 +30,8 @@ type WatchOptions struct {
 	// Namespace limits a namespaced kind to one namespace.
 	Namespace     string
 	LabelSelector string
-	// ResourceVersion starts the watch after this revision (a list's resourceVersion);
-	// empty or "0" starts from now.
+	// ResourceVersion starts the watch after this revision (a list's resourceVersion; "0"
+	// is what a list of an empty store returns); empty starts from now.
 	ResourceVersion string
 }
 
@@ -44,7 +44,7 @@ func (s *Store) Watch(ctx context.Context, opts WatchOptions) (<-chan Event, err
 		return nil, err
 	}
 	var start int64
-	if opts.ResourceVersion != "" && opts.ResourceVersion != "0" {
+	if opts.ResourceVersion != "" {
 		start, err = strconv.ParseInt(opts.ResourceVersion, 10, 64)
 		if err != nil || start < 0 {
 			return nil, api.NewBadRequest("invalid resourceVersion %q: it must be a revision from a list or an object", trunc(opts.ResourceVersion))

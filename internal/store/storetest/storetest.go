@@ -70,6 +70,8 @@ func Run(t *testing.T, open Opener) {
 		{"SlowWatcherLosesNothing", testSlowWatcher},
 		{"Leases", testLeases},
 		{"CreateMany", testCreateMany},
+		{"WatchFromEmptyList", testWatchFromEmptyList},
+		{"PagedListThenWatch", testPagedListThenWatch},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -799,5 +801,55 @@ func testCreateMany(t *testing.T, s *store.Store) {
 	}
 	if len(l.Items) != 1200 {
 		t.Fatalf("list after batch: %d items, want 1200", len(l.Items))
+	}
+}
+
+// testWatchFromEmptyList: a list of an empty store says revision 0; a watch from it must
+// deliver a write made between the list and the watch.
+func testWatchFromEmptyList(t *testing.T, s *store.Store) {
+	ctx := ctxT(t)
+	wk := kindOf(t, s, "Widget")
+	l, err := s.List(ctx, wk, store.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, s, widget("default", "between", 1, nil))
+	ch, err := s.Watch(ctx, store.WatchOptions{Kind: wk, ResourceVersion: l.Metadata.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := collect(t, ch, 1); e[0].Object.Metadata.Name != "between" {
+		t.Errorf("got %s", e[0].Object.Metadata.Name)
+	}
+}
+
+// testPagedListThenWatch: every page reports the first page's revision, so a watch from the
+// last page's revision sees a change made to an earlier page while paging.
+func testPagedListThenWatch(t *testing.T, s *store.Store) {
+	ctx := ctxT(t)
+	wk := kindOf(t, s, "Widget")
+	a := mustCreate(t, s, widget("default", "a", 1, nil))
+	mustCreate(t, s, widget("default", "b", 1, nil))
+	p1, err := s.List(ctx, wk, store.ListOptions{Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Spec = json.RawMessage(`{"size":5}`)
+	if _, err := s.Update(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	p2, err := s.List(ctx, wk, store.ListOptions{Limit: 1, Continue: p1.Metadata.Continue})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p2.Metadata.ResourceVersion != p1.Metadata.ResourceVersion {
+		t.Errorf("page 2 revision %s, page 1 revision %s", p2.Metadata.ResourceVersion, p1.Metadata.ResourceVersion)
+	}
+	ch, err := s.Watch(ctx, store.WatchOptions{Kind: wk, ResourceVersion: p2.Metadata.ResourceVersion})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := collect(t, ch, 1); e[0].Object.Metadata.Name != "a" || e[0].Type != api.EventModified {
+		t.Errorf("got %s %s", e[0].Type, e[0].Object.Metadata.Name)
 	}
 }
