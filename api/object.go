@@ -16,7 +16,17 @@ type Object struct {
 	Kind       string          `json:"kind"`
 	Metadata   ObjectMeta      `json:"metadata"`
 	Spec       json.RawMessage `json:"spec,omitempty"`
-	Status     json.RawMessage `json:"status,omitempty"`
+	// Relations are typed links to other objects, by reference ("kind:namespace/name"), as
+	// Backstage entities carry them (ownedBy, partOf, dependsOn, ...). The catalog keeps
+	// both directions; the portal draws them for any kind.
+	Relations []Relation      `json:"relations,omitempty"`
+	Status    json.RawMessage `json:"status,omitempty"`
+}
+
+// Relation is one typed link from an object to another.
+type Relation struct {
+	Type      string `json:"type"`
+	TargetRef string `json:"targetRef"`
 }
 
 // ObjectMeta is the metadata every object carries, with Kubernetes semantics.
@@ -31,8 +41,22 @@ type ObjectMeta struct {
 	DeletionTimestamp *time.Time        `json:"deletionTimestamp,omitempty"`
 	Labels            map[string]string `json:"labels,omitempty"`
 	Annotations       map[string]string `json:"annotations,omitempty"`
-	Finalizers        []string          `json:"finalizers,omitempty"`
-	OwnerReferences   []OwnerReference  `json:"ownerReferences,omitempty"`
+	// Title, Description, Tags and Links are the human-facing metadata Backstage entities
+	// carry; any kind may use them and the portal shows them.
+	Title           string           `json:"title,omitempty"`
+	Description     string           `json:"description,omitempty"`
+	Tags            []string         `json:"tags,omitempty"`
+	Links           []Link           `json:"links,omitempty"`
+	Finalizers      []string         `json:"finalizers,omitempty"`
+	OwnerReferences []OwnerReference `json:"ownerReferences,omitempty"`
+}
+
+// Link is an external link shown with an object.
+type Link struct {
+	URL   string `json:"url"`
+	Title string `json:"title,omitempty"`
+	Icon  string `json:"icon,omitempty"`
+	Type  string `json:"type,omitempty"`
 }
 
 // OwnerReference points at the object that owns this one; when every owner is gone the
@@ -74,6 +98,15 @@ func (o *Object) DeepCopy() *Object {
 	if o.Metadata.DeletionTimestamp != nil {
 		t := *o.Metadata.DeletionTimestamp
 		m.DeletionTimestamp = &t
+	}
+	if o.Relations != nil {
+		c.Relations = append([]Relation(nil), o.Relations...)
+	}
+	if o.Metadata.Tags != nil {
+		m.Tags = append([]string(nil), o.Metadata.Tags...)
+	}
+	if o.Metadata.Links != nil {
+		m.Links = append([]Link(nil), o.Metadata.Links...)
 	}
 	m.Labels = cloneMap(o.Metadata.Labels)
 	m.Annotations = cloneMap(o.Metadata.Annotations)

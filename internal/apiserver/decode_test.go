@@ -106,6 +106,12 @@ func TestBadInputWritesNothing(t *testing.T) {
 			422, api.ReasonInvalid, "size", "spec"},
 		{"patch with stale resourceVersion", req{method: "PATCH", path: item, contentType: mergePatch, body: `{"metadata":{"resourceVersion":"1000"},"spec":{"size":2}}`},
 			409, api.ReasonConflict, "", ""},
+		{"patch with another uid", req{method: "PATCH", path: item, contentType: mergePatch, body: `{"metadata":{"uid":"0000"},"spec":{"size":2}}`},
+			409, api.ReasonConflict, "uid", ""},
+		{"update with another uid", req{method: "PUT", path: item, body: `{"metadata":{"name":"w1","uid":"0000"},"spec":{"size":2}}`},
+			409, api.ReasonConflict, "uid", ""},
+		{"invalid label value", req{method: "POST", path: widgetsPath, body: `{"apiVersion":"test.paved.dev/v1","kind":"Widget","metadata":{"name":"w2","labels":{"app":"not valid!"}},"spec":{"size":1}}`},
+			422, api.ReasonInvalid, "metadata.labels[app]", "metadata.labels[app]"},
 		{"patch of missing object", req{method: "PATCH", path: widgetsPath + "/w9", contentType: mergePatch, body: `{"spec":{"size":2}}`},
 			404, api.ReasonNotFound, "", ""},
 		{"bad label selector", req{path: widgetsPath + "?labelSelector=a%20in%20(b"},
@@ -162,8 +168,14 @@ func TestBadInputWritesNothing(t *testing.T) {
 			if tt.wantCause != "" && !hasCause(st, tt.wantCause) {
 				t.Errorf("causes %+v lack field %q", st.Details, tt.wantCause)
 			}
-			if tt.wantCode == http.StatusUnauthorized && !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer") {
-				t.Errorf("WWW-Authenticate = %q", r.header.Get("WWW-Authenticate"))
+			if tt.wantCode == http.StatusUnauthorized {
+				wa := r.header.Get("WWW-Authenticate")
+				if !strings.HasPrefix(wa, `Bearer realm="paved"`) {
+					t.Errorf("WWW-Authenticate = %q", wa)
+				}
+				if wantInvalid := tt.req.token != ""; strings.Contains(wa, "invalid_token") != wantInvalid {
+					t.Errorf("WWW-Authenticate = %q: invalid_token only for a wrong token", wa)
+				}
 			}
 			if after := f.revision(); after != before {
 				t.Errorf("store revision moved from %d to %d on a bad request", before, after)

@@ -44,7 +44,7 @@ func (s *Server) statusOf(r *http.Request, err error) *api.Status {
 // writeError writes err as an api.Status body with the matching HTTP code.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st := s.statusOf(r, err)
-	if st.Code == http.StatusUnauthorized {
+	if st.Code == http.StatusUnauthorized && w.Header().Get("WWW-Authenticate") == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="paved"`)
 	}
 	writeJSON(w, st.Code, st)

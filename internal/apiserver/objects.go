@@ -30,7 +30,7 @@ func (s *Server) serveResource(w http.ResponseWriter, r *http.Request) {
 			s.writeError(w, r, err)
 			return
 		}
-		if watch && !t.status {
+		if watch && !t.status && r.Method == http.MethodGet {
 			s.serveWatch(w, r, t)
 			return
 		}
@@ -168,14 +168,14 @@ func checkBody(t target, obj *api.Object) error {
 }
 
 // patch applies a JSON merge patch to the stored object and writes the result. Unless the
-// patch names a resourceVersion, a concurrent write makes it read and apply again, as a
-// patch means "change these fields of whatever is there".
+// patch names a resourceVersion or uid, a concurrent write makes it read and apply again,
+// as a patch means "change these fields of whatever is there".
 func (s *Server) patch(w http.ResponseWriter, r *http.Request, t target) (*api.Object, error) {
 	p, err := s.readMergePatch(w, r)
 	if err != nil {
 		return nil, err
 	}
-	pinned := patchPinsResourceVersion(p)
+	pinned := patchHasPreconditions(p)
 	ctx := r.Context()
 	for attempt := 1; ; attempt++ {
 		cur, err := s.store.Get(ctx, t.kind, t.namespace, t.name)
@@ -216,18 +216,21 @@ func (s *Server) patch(w http.ResponseWriter, r *http.Request, t target) (*api.O
 	}
 }
 
-// patchPinsResourceVersion reports whether the patch sets metadata.resourceVersion, which
-// makes it conditional on that version.
-func patchPinsResourceVersion(p []byte) bool {
+// patchHasPreconditions reports whether the patch sets metadata.resourceVersion or
+// metadata.uid: either makes it conditional on the stored object, so a conflict is the
+// answer rather than a reason to retry.
+func patchHasPreconditions(p []byte) bool {
 	var v struct {
 		Metadata struct {
 			ResourceVersion *string `json:"resourceVersion"`
+			UID             *string `json:"uid"`
 		} `json:"metadata"`
 	}
 	if json.Unmarshal(p, &v) != nil {
 		return false
 	}
-	return v.Metadata.ResourceVersion != nil && *v.Metadata.ResourceVersion != ""
+	set := func(s *string) bool { return s != nil && *s != "" }
+	return set(v.Metadata.ResourceVersion) || set(v.Metadata.UID)
 }
 
 // delete removes an object. Preconditions come from the query (?uid=, ?resourceVersion=)

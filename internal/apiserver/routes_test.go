@@ -92,11 +92,18 @@ func TestRoutes(t *testing.T) {
 		{"create second", req{method: "POST", path: widgetsPath, body: widget("default", "w2", `{"size":2}`)}, 201, hasName("w2")},
 		{"create in other namespace", req{method: "POST", path: "/apis/test.paved.dev/v1/namespaces/other/widgets",
 			body: widget("", "w3", `{"size":3}`)}, 201, hasName("w3")},
+		{"create with generateName", req{method: "POST", path: widgetsPath, body: `{"apiVersion":"test.paved.dev/v1","kind":"Widget","metadata":{"generateName":"gen-","labels":{"generated":"yes"}},"spec":{"size":1}}`}, 201,
+			func(t *testing.T, r *response) {
+				if n := r.object(t).Metadata.Name; !strings.HasPrefix(n, "gen-") || len(n) <= len("gen-") {
+					t.Errorf("generated name %q", n)
+				}
+			}},
 		{"get", req{path: item}, 200, hasName("w1")},
 		{"head", req{method: "HEAD", path: item}, 200, nil},
-		{"list namespace", req{path: widgetsPath}, 200, listed("w1", "w2")},
-		{"list trailing slash", req{path: widgetsPath + "/"}, 200, listed("w1", "w2")},
-		{"list all namespaces", req{path: "/apis/test.paved.dev/v1/widgets"}, 200, listed("w1", "w2", "w3")},
+		{"list refuses field selector !=", req{path: widgetsPath + "?fieldSelector=metadata.name!%3Dx"}, 400, reason(api.ReasonBadRequest)},
+		{"list namespace by name", req{path: widgetsPath + "?fieldSelector=metadata.name%3Dw2"}, 200, listed("w2")},
+		{"list trailing slash", req{path: widgetsPath + "/?labelSelector=!generated"}, 200, listed("w1", "w2")},
+		{"list all namespaces", req{path: "/apis/test.paved.dev/v1/widgets?labelSelector=!generated"}, 200, listed("w1", "w2", "w3")},
 		{"list by label and field", req{path: "/apis/test.paved.dev/v1/widgets?fieldSelector=metadata.namespace%3Dother"}, 200, listed("w3")},
 		{"update", req{method: "PUT", path: item, body: widget("default", "w1", `{"size":5}`)}, 200, hasName("w1")},
 		{"patch", req{method: "PATCH", path: item, body: `{"spec":{"color":"red"}}`, contentType: "application/merge-patch+json"}, 200, hasName("w1")},

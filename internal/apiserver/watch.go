@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -63,7 +64,8 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target) {
 			s.writeError(w, r, badRequest("timeoutSeconds %q must be a non-negative integer", ts))
 			return
 		}
-		if n > 0 {
+		// A timeout too large for a time.Duration is no timeout at all.
+		if n > 0 && n <= int64(math.MaxInt64/time.Second) {
 			var c context.CancelFunc
 			ctx, c = context.WithTimeout(ctx, time.Duration(n)*time.Second)
 			defer c()
@@ -84,7 +86,9 @@ func (s *Server) serveWatch(w http.ResponseWriter, r *http.Request, t target) {
 	s.metrics.watches.Inc()
 	defer s.metrics.watches.Dec()
 	rc := http.NewResponseController(w)
-	// Deadlines are set per event below; leave none behind for the connection's next request.
+	// An http.Server WriteTimeout would end the stream that long after it began; deadlines
+	// are set per event below instead, and none is left behind for the connection's next
+	// request.
 	defer func() { _ = rc.SetWriteDeadline(time.Time{}) }()
 	h := w.Header()
 	h.Set("Content-Type", "application/json")

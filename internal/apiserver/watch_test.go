@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"testing"
 	"time"
@@ -247,4 +248,22 @@ func TestShutdownDoesNotWaitForWatches(t *testing.T) {
 		t.Fatalf("Shutdown: %v", err)
 	}
 	s.ended()
+}
+
+// TestWatchOutlivesServerTimeouts checks that an http.Server's ReadTimeout and WriteTimeout,
+// meant for ordinary requests, do not cut a watch short.
+func TestWatchOutlivesServerTimeouts(t *testing.T) {
+	f := newFixture(t)
+	hs := httptest.NewUnstartedServer(f.srv.Handler())
+	hs.Config.ReadTimeout = 300 * time.Millisecond
+	hs.Config.WriteTimeout = 300 * time.Millisecond
+	hs.Start()
+	t.Cleanup(hs.Close)
+	t.Cleanup(f.srv.Close)
+	g := *f
+	g.hs = hs
+	s := g.watch(widgetsPath+"?watch=true", true)
+	time.Sleep(time.Second) // past both timeouts
+	f.createWidget("default", "late", `{"size":1}`)
+	s.expect(api.EventAdded, "late")
 }

@@ -36,7 +36,26 @@ type Kind struct {
 	// Columns are extra table columns for `paved get`, as JSONPath-like dotted paths.
 	Columns []api.Column `json:"columns,omitempty"`
 
+	// ValidateMeta, if set, replaces the Kubernetes rules for metadata (name, namespace,
+	// labels, annotations): Backstage entities follow their own.
+	ValidateMeta func(obj *api.Object) []api.StatusCause `json:"-"`
+	// Index, if set, returns the rows a query can filter, facet, order and search on
+	// (flattened fields). The store keeps them in a search index next to the object.
+	Index func(obj *api.Object) []IndexRow `json:"-"`
+	// CaseInsensitiveNames makes "Foo" and "foo" the same object, as Backstage refs are.
+	// metadata.name keeps the case it was written with.
+	CaseInsensitiveNames bool `json:"-"`
+
 	compiled *jsonschema.Schema
+}
+
+// IndexRow is one searchable (key, value) pair of an object. Key and Value are matched
+// case-insensitively (store them lower-cased); Original keeps the value as written, for
+// facets.
+type IndexRow struct {
+	Key      string
+	Value    string
+	Original string
 }
 
 // Describe returns the kind as discovery (GET /apis) presents it.

@@ -190,7 +190,15 @@ func trunc(s string) string {
 }
 
 func (s *Store) validate(k *kinds.Kind, obj *api.Object, creating bool) error {
-	cs := validateMeta(k, obj, creating)
+	var cs []api.StatusCause
+	if k.ValidateMeta != nil {
+		cs = k.ValidateMeta(obj)
+		if !k.Namespaced && obj.Metadata.Namespace != "" {
+			cs = append(cs, api.StatusCause{Type: "FieldValueInvalid", Field: "metadata.namespace", Message: k.Kind + " is cluster-scoped and takes no namespace"})
+		}
+	} else {
+		cs = validateMeta(k, obj, creating)
+	}
 	if len(obj.Spec) > 0 && !isJSONObjectOrNull(obj.Spec) {
 		cs = append(cs, api.StatusCause{Type: "FieldValueInvalid", Field: "spec", Message: "must be an object"})
 	} else {
@@ -255,12 +263,24 @@ func (s *Store) encode(k *kinds.Kind, obj *api.Object) (*Record, error) {
 	if len(b) > MaxObjectBytes {
 		return nil, api.NewError(api.ReasonTooLarge, "%s %q is %d bytes; at most %d are allowed", k.Kind, obj.Metadata.Name, len(b), MaxObjectBytes)
 	}
-	rec := &Record{Resource: k.Resource(), Namespace: obj.Metadata.Namespace, Name: obj.Metadata.Name,
+	rec := &Record{Resource: k.Resource(), Namespace: obj.Metadata.Namespace, Name: keyName(k, obj.Metadata.Name),
 		UID: obj.Metadata.UID, Labels: obj.Metadata.Labels, Value: b}
+	if k.Index != nil {
+		rec.Fields = k.Index(obj)
+	}
 	for _, o := range obj.Metadata.OwnerReferences {
 		rec.Owners = append(rec.Owners, o.UID)
 	}
 	return rec, nil
+}
+
+// keyName is the name an object is stored under: lower-cased for kinds whose names are
+// case-insensitive.
+func keyName(k *kinds.Kind, name string) string {
+	if k.CaseInsensitiveNames {
+		return strings.ToLower(name)
+	}
+	return name
 }
 
 // Decode turns a record into an object with its resourceVersion set.
@@ -357,7 +377,7 @@ func (s *Store) Get(ctx context.Context, k *kinds.Kind, namespace, name string) 
 	if !k.Namespaced {
 		namespace = ""
 	}
-	rec, err := s.be.Get(ctx, k.Resource(), namespace, name)
+	rec, err := s.be.Get(ctx, k.Resource(), namespace, keyName(k, name))
 	if err == ErrKeyNotFound {
 		return nil, api.NewNotFound(k.Kind, name)
 	}
@@ -464,6 +484,12 @@ func (s *Store) merge(k *kinds.Kind, cur, in *api.Object, status bool) (*api.Obj
 		next.Metadata.Annotations = m.Annotations
 		next.Metadata.Finalizers = m.Finalizers
 		next.Metadata.OwnerReferences = m.OwnerReferences
+		next.Metadata.Title = m.Title
+		next.Metadata.Description = m.Description
+		next.Metadata.Tags = m.Tags
+		next.Metadata.Links = m.Links
+		next.Metadata.Name = m.Name // may differ in case for case-insensitive kinds
+		next.Relations = in.Relations
 		if !bytes.Equal(cur.Spec, in.Spec) {
 			if cur.Metadata.DeletionTimestamp != nil {
 				return nil, api.NewInvalid(k.Kind, m.Name, []api.StatusCause{{Type: "FieldValueForbidden", Field: "spec", Message: "cannot change the spec of an object that is being deleted"}})

@@ -119,6 +119,8 @@ var writeStatements = []string{
 	`DELETE FROM owners WHERE obj_id = ?`,
 	`INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`,
 	`INSERT INTO owners (obj_id, owner_uid) VALUES (?, ?)`,
+	`DELETE FROM fields WHERE obj_id = ?`,
+	`INSERT INTO fields (obj_id, key, value, original) VALUES (?, ?, ?, ?)`,
 }
 
 func (db *DB) prepare(ctx context.Context) error {
@@ -202,35 +204,48 @@ func (db *DB) Count(ctx context.Context, resource, namespace string) (int64, err
 	return n, err
 }
 
-// List implements store.Backend.
-func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, bool, error) {
-	var where []string
-	var args []any
-	if q.Resource != "" {
-		where = append(where, "o.resource = ?")
-		args = append(args, q.Resource)
+// sel is a query's FROM and WHERE parts with their arguments, in placeholder order.
+type sel struct {
+	from      string
+	fromArgs  []any
+	where     []string
+	whereArgs []any
+}
+
+func (x *sel) sql() (string, []any) {
+	q := " FROM " + x.from
+	if len(x.where) > 0 {
+		q += " WHERE " + strings.Join(x.where, " AND ")
+	}
+	return q, append(append([]any{}, x.fromArgs...), x.whereArgs...)
+}
+
+func (x *sel) add(cond string, args ...any) {
+	x.where = append(x.where, cond)
+	x.whereArgs = append(x.whereArgs, args...)
+}
+
+// selectFor translates q into SQL conditions on objects o (without paging).
+func (db *DB) selectFor(q store.Query) (*sel, error) {
+	x := &sel{from: "objects o"}
+	switch {
+	case q.Resource != "":
+		x.add("o.resource = ?", q.Resource)
+	case len(q.Resources) > 0:
+		x.add("o.resource IN ("+placeholders(len(q.Resources))+")", toAny(q.Resources)...)
 	}
 	if q.Namespace != "" {
-		where = append(where, "o.namespace = ?")
-		args = append(args, q.Namespace)
+		x.add("o.namespace = ?", q.Namespace)
 	}
 	if q.Name != "" {
-		where = append(where, "o.name = ?")
-		args = append(args, q.Name)
-	}
-	if q.AfterName != "" {
-		where = append(where, "(o.namespace > ? OR (o.namespace = ? AND o.name > ?))")
-		args = append(args, q.AfterNamespace, q.AfterNamespace, q.AfterName)
+		x.add("o.name = ?", q.Name)
 	}
 	if q.OwnerUID != "" {
-		where = append(where, "o.id IN (SELECT obj_id FROM owners WHERE owner_uid = ?)")
-		args = append(args, q.OwnerUID)
+		x.add("o.id IN (SELECT obj_id FROM owners WHERE owner_uid = ?)", q.OwnerUID)
 	}
-	// With a positive label requirement, drive the query from the label index (CROSS JOIN
-	// makes SQLite keep that join order) instead of walking every object of the resource in
-	// name order and probing its labels: 1,000 matches of 100,000 then cost 1,000 lookups.
-	from := "objects o"
-	var fromArgs []any
+	// With a positive label requirement, drive the query from the label index (a forced
+	// join order) instead of walking every object of the resource in name order and probing
+	// its labels: 1,000 matches of 100,000 then cost 1,000 lookups.
 	drive := -1
 	for i, r := range q.Labels {
 		if r.Op == store.LabelEquals || r.Op == store.LabelIn || r.Op == store.LabelExists {
@@ -238,33 +253,114 @@ func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, 
 			break
 		}
 	}
+	resource := q.Resource
 	for i, r := range q.Labels {
-		cond, condArgs := labelCond(q.Resource, r)
+		cond, condArgs := labelCond(resource, r)
 		if i == drive {
-			from = "labels l " + db.d.ForcedJoin + " objects o ON o.id = l.obj_id"
-			where = append([]string{strings.ReplaceAll(cond, "{t}", "l.")}, where...)
-			fromArgs = condArgs
+			x.from = "labels l " + db.d.ForcedJoin + " objects o ON o.id = l.obj_id"
+			x.fromArgs = nil
+			x.where = append([]string{strings.ReplaceAll(cond, "{t}", "l.")}, x.where...)
+			x.whereArgs = append(condArgs, x.whereArgs...)
 			continue
 		}
 		sub := "SELECT obj_id FROM labels WHERE " + strings.ReplaceAll(cond, "{t}", "")
 		switch r.Op {
 		case store.LabelEquals, store.LabelIn, store.LabelExists:
-			where = append(where, "o.id IN ("+sub+")")
+			x.add("o.id IN ("+sub+")", condArgs...)
 		case store.LabelNotEquals, store.LabelNotIn, store.LabelNotExists:
-			where = append(where, "o.id NOT IN ("+sub+")")
+			x.add("o.id NOT IN ("+sub+")", condArgs...)
 		default:
-			return nil, 0, false, fmt.Errorf("unknown label operator %d", r.Op)
+			return nil, fmt.Errorf("unknown label operator %d", r.Op)
 		}
-		args = append(args, condArgs...)
 	}
-	args = append(fromArgs, args...)
-	query := "SELECT o.resource, o.namespace, o.name, o.rev, o.uid, o.value FROM " + from
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
+	if len(q.Filter) > 0 {
+		var ors []string
+		var orArgs []any
+		for _, clause := range q.Filter {
+			if len(clause) == 0 {
+				ors = append(ors, "1=1")
+				continue
+			}
+			var ands []string
+			for _, r := range clause {
+				cond := "o.id IN (SELECT obj_id FROM fields WHERE key = ?"
+				orArgs = append(orArgs, r.Key)
+				if len(r.Values) > 0 {
+					cond += " AND value IN (" + placeholders(len(r.Values)) + ")"
+					orArgs = append(orArgs, toAny(r.Values)...)
+				}
+				ands = append(ands, cond+")")
+			}
+			ors = append(ors, "("+strings.Join(ands, " AND ")+")")
+		}
+		x.add("("+strings.Join(ors, " OR ")+")", orArgs...)
 	}
-	query += " ORDER BY o.namespace, o.name"
+	if q.FullText != nil && q.FullText.Term != "" {
+		cond := "o.id IN (SELECT obj_id FROM fields WHERE value LIKE ? ESCAPE '\\'"
+		args := []any{"%" + escapeLike(strings.ToLower(q.FullText.Term)) + "%"}
+		if len(q.FullText.Keys) > 0 {
+			cond += " AND key IN (" + placeholders(len(q.FullText.Keys)) + ")"
+			args = append(args, toAny(q.FullText.Keys)...)
+		}
+		x.add(cond+")", args...)
+	}
+	return x, nil
+}
+
+func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
+
+func toAny(vs []string) []any {
+	out := make([]any, len(vs))
+	for i, v := range vs {
+		out[i] = v
+	}
+	return out
+}
+
+func escapeLike(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+	return r.Replace(s)
+}
+
+// List implements store.Backend.
+func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, bool, error) {
+	x, err := db.selectFor(q)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if q.AfterName != "" {
+		x.add("(o.namespace > ? OR (o.namespace = ? AND o.name > ?))", q.AfterNamespace, q.AfterNamespace, q.AfterName)
+	}
+	order := "o.namespace, o.name"
+	var orderArgs []any
+	if len(q.OrderBy) > 0 {
+		var parts []string
+		for _, ob := range q.OrderBy {
+			dir := "ASC"
+			if ob.Desc {
+				dir = "DESC"
+			}
+			// Objects without the field sort last in either direction.
+			sub := "(SELECT MIN(value) FROM fields WHERE obj_id = o.id AND key = ?)"
+			parts = append(parts, "CASE WHEN "+sub+" IS NULL THEN 1 ELSE 0 END", sub+" "+dir)
+			orderArgs = append(orderArgs, ob.Key, ob.Key)
+		}
+		order = strings.Join(parts, ", ") + ", " + order
+	}
+	from, args := x.sql()
+	query := "SELECT o.resource, o.namespace, o.name, o.rev, o.uid, o.value" + from + " ORDER BY " + order
+	args = append(args, orderArgs...)
 	if q.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(q.Limit+1)
+	}
+	if q.Offset > 0 {
+		if q.Limit <= 0 {
+			query += " LIMIT -1"
+			if db.d.Numbered {
+				query = strings.TrimSuffix(query, " LIMIT -1") + " LIMIT ALL"
+			}
+		}
+		query += " OFFSET " + strconv.Itoa(q.Offset)
 	}
 	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{Isolation: db.d.ReadIsolation, ReadOnly: true})
 	if err != nil {
@@ -296,6 +392,43 @@ func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, 
 		out, more = out[:q.Limit], true
 	}
 	return out, rev, more, nil
+}
+
+// CountQuery implements store.Backend.
+func (db *DB) CountQuery(ctx context.Context, q store.Query) (int64, error) {
+	x, err := db.selectFor(q)
+	if err != nil {
+		return 0, err
+	}
+	from, args := x.sql()
+	var n int64
+	err = db.reader.QueryRowContext(ctx, db.q("SELECT COUNT(*)"+from), args...).Scan(&n)
+	return n, err
+}
+
+// Facets implements store.Backend.
+func (db *DB) Facets(ctx context.Context, q store.Query, key string) ([]store.FacetCount, error) {
+	x, err := db.selectFor(q)
+	if err != nil {
+		return nil, err
+	}
+	from, args := x.sql()
+	// Count each object once per distinct original value.
+	query := "SELECT f.original, COUNT(DISTINCT f.obj_id) FROM fields f WHERE f.key = ? AND f.obj_id IN (SELECT o.id" + from + ") GROUP BY f.original ORDER BY f.original"
+	rows, err := db.reader.QueryContext(ctx, db.q(query), append([]any{key}, args...)...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []store.FacetCount
+	for rows.Next() {
+		var fc store.FacetCount
+		if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, fc)
+	}
+	return out, rows.Err()
 }
 
 // labelCond is the condition on a labels row for one requirement; {t} stands for the
@@ -582,11 +715,27 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, op store.Op) (rev int64, op
 		if err := db.txExec(ctx, tx, `DELETE FROM owners WHERE obj_id = ?`, id); err != nil {
 			return 0, nil, err
 		}
+		if err := db.txExec(ctx, tx, `DELETE FROM fields WHERE obj_id = ?`, id); err != nil {
+			return 0, nil, err
+		}
 	}
 	if op.Type != store.OpDelete {
 		for k, v := range rec.Labels {
 			if err := db.txExec(ctx, tx, `INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`, id, rec.Resource, k, v); err != nil {
 				return 0, nil, fmt.Errorf("index label %s: %w", k, err)
+			}
+		}
+		if len(rec.Fields) > 0 {
+			seenRow := make(map[[2]string]bool, len(rec.Fields))
+			for _, f := range rec.Fields {
+				k := [2]string{f.Key, f.Value}
+				if seenRow[k] {
+					continue
+				}
+				seenRow[k] = true
+				if err := db.txExec(ctx, tx, `INSERT INTO fields (obj_id, key, value, original) VALUES (?, ?, ?, ?)`, id, f.Key, f.Value, f.Original); err != nil {
+					return 0, nil, fmt.Errorf("index field %s: %w", f.Key, err)
+				}
 			}
 		}
 		seen := map[string]bool{}

@@ -72,6 +72,7 @@ func Run(t *testing.T, open Opener) {
 		{"CreateMany", testCreateMany},
 		{"WatchFromEmptyList", testWatchFromEmptyList},
 		{"PagedListThenWatch", testPagedListThenWatch},
+		{"QueryIndexFacetsOrder", testQuery},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
