@@ -14,7 +14,7 @@ const CoreGroup = "paved.dev"
 func Builtin() []Kind {
 	return []Kind{
 		{
-			Group: CoreGroup, Version: "v1", Kind: "Namespace", Plural: "namespaces", ShortNames: []string{"ns"},
+			Group: CoreGroup, Version: "v1", Kind: "Namespace", Plural: "namespaces", ShortNames: []string{"ns"}, LabelNames: true,
 			Schema: json.RawMessage(`{"type":"object","properties":{"description":{"type":"string","maxLength":1024}},"additionalProperties":false}`),
 		},
 		{

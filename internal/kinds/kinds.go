@@ -42,6 +42,9 @@ type Kind struct {
 	// Index, if set, returns the rows a query can filter, facet, order and search on
 	// (flattened fields). The store keeps them in a search index next to the object.
 	Index func(obj *api.Object) []IndexRow `json:"-"`
+	// LabelNames restricts names to DNS labels (no dots, at most 63 characters), for kinds
+	// whose names are used as namespaces.
+	LabelNames bool `json:"-"`
 	// CaseInsensitiveNames makes "Foo" and "foo" the same object, as Backstage refs are.
 	// metadata.name keeps the case it was written with.
 	CaseInsensitiveNames bool `json:"-"`

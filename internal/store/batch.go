@@ -34,6 +34,7 @@ func (s *Store) CreateMany(ctx context.Context, objs []*api.Object) (out []*api.
 				continue
 			}
 			obj := in.DeepCopy()
+			obj.Status = nil
 			s.normalize(k, obj)
 			if err := s.validate(k, obj, true); err != nil {
 				errs[i] = err

@@ -123,6 +123,8 @@ func validateMeta(k *kinds.Kind, obj *api.Object, creating bool) []api.StatusCau
 	switch {
 	case m.Name == "" && !(creating && m.GenerateName != ""):
 		cs = append(cs, api.StatusCause{Type: "FieldValueRequired", Field: "metadata.name", Message: "name or generateName is required"})
+	case m.Name != "" && k.LabelNames && (len(m.Name) > 63 || !dns1123Label.MatchString(m.Name)):
+		add("metadata.name", fmt.Sprintf("%q must be a DNS label: lower case letters, digits and '-', start and end with a letter or digit, at most 63 characters", trunc(m.Name)))
 	case m.Name != "" && (len(m.Name) > 253 || !dns1123Subdomain.MatchString(m.Name)):
 		add("metadata.name", fmt.Sprintf("%q must be lower case letters, digits, '-' and '.', start and end with a letter or digit, at most 253 characters", trunc(m.Name)))
 	}
@@ -203,6 +205,9 @@ func (s *Store) validate(k *kinds.Kind, obj *api.Object, creating bool) error {
 		cs = append(cs, api.StatusCause{Type: "FieldValueInvalid", Field: "spec", Message: "must be an object"})
 	} else {
 		cs = append(cs, k.Validate(obj.Spec)...)
+	}
+	if len(obj.Status) > 0 && !isJSONObjectOrNull(obj.Status) {
+		cs = append(cs, api.StatusCause{Type: "FieldValueInvalid", Field: "status", Message: "must be an object"})
 	}
 	if len(cs) > 0 {
 		return api.NewInvalid(k.Kind, displayName(obj), cs)
@@ -323,6 +328,7 @@ func (s *Store) Create(ctx context.Context, in *api.Object) (*api.Object, error)
 		return nil, err
 	}
 	obj := in.DeepCopy()
+	obj.Status = nil // status is written by controllers through UpdateStatus, never by create
 	s.normalize(k, obj)
 	if err := s.validate(k, obj, true); err != nil {
 		return nil, err
@@ -465,6 +471,9 @@ func (s *Store) update(ctx context.Context, in *api.Object, status bool) (*api.O
 func (s *Store) merge(k *kinds.Kind, cur, in *api.Object, status bool) (*api.Object, error) {
 	next := cur.DeepCopy()
 	if status {
+		if len(in.Status) > 0 && !isJSONObjectOrNull(in.Status) {
+			return nil, api.NewInvalid(k.Kind, in.Metadata.Name, []api.StatusCause{{Type: "FieldValueInvalid", Field: "status", Message: "must be an object"}})
+		}
 		next.Status = in.Status
 	} else {
 		if err := s.validate(k, in, false); err != nil {

@@ -189,6 +189,7 @@ func testCreateRejects(t *testing.T, s *store.Store) {
 		{"missing apiVersion", &api.Object{Kind: "Widget", Metadata: api.ObjectMeta{Name: "n"}}, api.ReasonInvalid, "apiVersion"},
 		{"resourceVersion on create", &api.Object{APIVersion: "test.paved.dev/v1", Kind: "Widget", Metadata: api.ObjectMeta{Name: "n", ResourceVersion: "5"}}, api.ReasonBadRequest, ""},
 		{"too large", big, api.ReasonTooLarge, ""},
+		{"namespace name with a dot", &api.Object{APIVersion: "paved.dev/v1", Kind: "Namespace", Metadata: api.ObjectMeta{Name: "a.b"}}, api.ReasonInvalid, "metadata.name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -322,6 +323,17 @@ func testUpdateStatus(t *testing.T, s *store.Store) {
 	}
 	if _, err := s.UpdateStatus(ctx, in); !api.IsConflict(err) {
 		t.Errorf("stale status update: err = %v, want Conflict", err)
+	}
+	bad := v2.DeepCopy()
+	bad.Status = json.RawMessage(`[1,2]`)
+	if _, err := s.UpdateStatus(ctx, bad); !api.IsInvalid(err) {
+		t.Errorf("status that is not an object: err = %v, want Invalid", err)
+	}
+	// Create ignores a status sent by the client: only controllers set status.
+	faked := widget("default", "faked", 1, nil)
+	faked.Status = json.RawMessage(`{"conditions":[{"type":"Ready","status":"True"}]}`)
+	if out := mustCreate(t, s, faked); len(out.Status) != 0 {
+		t.Errorf("create kept a client's status: %s", out.Status)
 	}
 }
 
