@@ -218,6 +218,12 @@ func (c *Config) Validate() error {
 	default:
 		errs = append(errs, "store.sqliteSynchronous: must be NORMAL, FULL or EXTRA")
 	}
+	if c.Store.CompactInterval <= 0 {
+		errs = append(errs, "store.compactInterval: must be positive")
+	}
+	if c.Server.ShutdownTimeout <= 0 || c.Server.ReadTimeout <= 0 {
+		errs = append(errs, "server.shutdownTimeout and server.readTimeout: must be positive")
+	}
 	if c.Store.KeepRevisions < 1000 {
 		errs = append(errs, "store.keepRevisions: must be at least 1000")
 	}

@@ -82,9 +82,8 @@ func (c *Controller) listAndWatch(ctx context.Context, kind *kinds.Kind, handle 
 		return err
 	}
 	if rv == "0" && kind != nil {
-		// The store treats resourceVersion "0" as "from now", so on an empty store a write
-		// between the list and the watch would be missed. The watch now exists; list again
-		// to catch whatever was written before it started.
+		// Belt and braces for an empty store: the store watches from revision 0 then, and
+		// listing again once the watch exists costs nothing on an empty kind.
 		if _, err := listAll(ctx, c.st, kind, added); err != nil {
 			return err
 		}

@@ -105,7 +105,7 @@ func (r *Registry) Register(k Kind) error {
 	if !kindName.MatchString(k.Kind) {
 		return fmt.Errorf("kind %q: must start with an upper-case letter and contain only letters and digits", k.Kind)
 	}
-	if k.Group != "" && (!groupPattern.MatchString(k.Group) || len(k.Group) > 253) {
+	if k.Group == "" || !groupPattern.MatchString(k.Group) || len(k.Group) > 253 {
 		return fmt.Errorf("kind %s: group %q is not a DNS subdomain", k.Kind, k.Group)
 	}
 	if !versionName.MatchString(k.Version) {
@@ -230,7 +230,6 @@ func Resolve(kinds []*Kind, name string) (*Kind, error) {
 	case 1:
 		return found[0], nil
 	}
-	// An exact kind-name match in the core group wins, as kubectl prefers core kinds.
 	var names []string
 	for _, k := range found {
 		names = append(names, k.Plural+"."+k.Group)

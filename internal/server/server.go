@@ -139,6 +139,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 // Store returns the object store, for components mounted by later features and tests.
 func (s *Server) Store() *store.Store { return s.store }
 
+// Controllers returns the controller manager, so features can add their controllers before Run.
+func (s *Server) Controllers() *controller.Manager { return s.manager }
+
 // API returns the API server, so features can mount their HTTP handlers.
 func (s *Server) API() *apiserver.Server { return s.api }
 

@@ -31,7 +31,8 @@ type ListOptions struct {
 	Continue string
 }
 
-// MaxListLimit caps one page, so one request cannot make the server build an unbounded answer.
+// MaxListLimit caps one page when a limit is given. A list without a limit returns
+// everything, as Kubernetes does; clients that may meet large kinds should page.
 const MaxListLimit = 10000
 
 type continueToken struct {
@@ -146,11 +147,14 @@ func (s *Store) List(ctx context.Context, k *kinds.Kind, opts ListOptions) (*api
 	}
 	if opts.Namespace != "" {
 		if ns != "" && ns != opts.Namespace {
-			return &api.List{APIVersion: k.APIVersion(), Kind: k.Kind + "List", Items: []api.Object{}}, nil
+			return s.emptyList(ctx, k)
 		}
 		ns = opts.Namespace
 	}
 	if !k.Namespaced {
+		if ns != "" {
+			return s.emptyList(ctx, k) // cluster-scoped objects have no namespace to match
+		}
 		ns = ""
 	}
 	if opts.Limit < 0 {
@@ -192,6 +196,17 @@ func (s *Store) List(ctx context.Context, k *kinds.Kind, opts ListOptions) (*api
 		out.Metadata.Continue = encodeContinue(continueToken{Rev: rev, Namespace: last.Namespace, Name: last.Name})
 	}
 	return out, nil
+}
+
+// emptyList is the answer to a list that cannot match, with the revision to watch from.
+func (s *Store) emptyList(ctx context.Context, k *kinds.Kind) (*api.List, error) {
+	rev, err := s.Revision(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l := &api.List{APIVersion: k.APIVersion(), Kind: k.Kind + "List", Items: []api.Object{}}
+	l.Metadata.ResourceVersion = strconv.FormatInt(rev, 10)
+	return l, nil
 }
 
 // ListOwnedBy returns every object, of any kind, that names uid among its owners.

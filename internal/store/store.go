@@ -481,8 +481,8 @@ func (s *Store) merge(k *kinds.Kind, cur, in *api.Object, status bool) (*api.Obj
 		}
 		m := in.Metadata
 		if cur.Metadata.DeletionTimestamp != nil {
-			// While deleting, only finalizers may be removed, and nothing else may change
-			// except labels and annotations.
+			// While deleting, finalizers may only be removed and spec may not change;
+			// metadata such as labels, annotations and owners still may.
 			for _, f := range m.Finalizers {
 				if !cur.HasFinalizer(f) {
 					return nil, api.NewInvalid(k.Kind, m.Name, []api.StatusCause{{Type: "FieldValueForbidden", Field: "metadata.finalizers", Message: fmt.Sprintf("cannot add finalizer %q to an object that is being deleted", f)}})
