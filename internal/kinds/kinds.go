@@ -224,6 +224,20 @@ func Resolve(kinds []*Kind, name string) (*Kind, error) {
 			}
 		}
 	}
+	// Versions of one kind are one resource: take the first (All sorts versions).
+	var distinct []*Kind
+	for _, k := range found {
+		dup := false
+		for _, d := range distinct {
+			if d.Group == k.Group && d.Kind == k.Kind {
+				dup = true
+			}
+		}
+		if !dup {
+			distinct = append(distinct, k)
+		}
+	}
+	found = distinct
 	switch len(found) {
 	case 0:
 		return nil, fmt.Errorf("unknown kind %q: `paved api-resources` lists the kinds", name)

@@ -1,0 +1,222 @@
+// Package catalog owns paved's service catalog: Backstage entities stored as objects of
+// their own kinds (Component, API, Resource, System, Domain, Group, User, Location,
+// Template), their validation and search index, locations that feed them, relation
+// stitching, and the Backstage catalog REST API. The entity model itself (rules, refs,
+// relations, search rows) is in the entity subpackage.
+package catalog
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/paved-dev/paved/api"
+	"github.com/paved-dev/paved/internal/catalog/entity"
+	"github.com/paved-dev/paved/internal/kinds"
+)
+
+// plurals of the Backstage kinds, as their API paths and `paved get` name them.
+var plurals = map[string]string{
+	"Component": "components", "API": "apis", "Resource": "resources", "System": "systems",
+	"Domain": "domains", "Group": "groups", "User": "users", "Location": "locations",
+	"Template": "templates", "AiResource": "airesources",
+}
+
+var shortNames = map[string][]string{
+	"Component": {"comp"}, "Template": {"tmpl"},
+}
+
+var columns = []api.Column{
+	{Name: "TYPE", JSONPath: ".spec.type"},
+	{Name: "OWNER", JSONPath: ".spec.owner"},
+	{Name: "LIFECYCLE", JSONPath: ".spec.lifecycle"},
+	{Name: "SYSTEM", JSONPath: ".spec.system", Wide: true},
+}
+
+// RegisterKinds registers a store kind for every apiVersion of every kind in model, with the
+// model's validation, Backstage's case-insensitive names and the search index. It returns
+// the registered kinds (several versions of one kind share its storage).
+func RegisterKinds(reg *kinds.Registry, model *entity.Model) ([]*kinds.Kind, error) {
+	stored := model.WithStoredFields()
+	seen := map[string]bool{}
+	var out []*kinds.Kind
+	specs := model.Kinds()
+	sort.SliceStable(specs, func(i, j int) bool { return specs[i].Kind < specs[j].Kind })
+	for _, ks := range specs {
+		plural, ok := plurals[ks.Kind]
+		if !ok {
+			plural = strings.ToLower(ks.Kind) + "s"
+		}
+		for _, av := range ks.APIVersions {
+			group, version := api.SplitAPIVersion(av)
+			key := av + "/" + ks.Kind
+			if seen[key] {
+				continue // kind variants (by spec.type) share one store kind
+			}
+			seen[key] = true
+			k := kinds.Kind{
+				Group: group, Version: version, Kind: ks.Kind, Plural: plural, Namespaced: true,
+				ShortNames: shortNames[ks.Kind], Columns: columns, CaseInsensitiveNames: true,
+				ValidateMeta: func(obj *api.Object) []api.StatusCause { return validate(stored, obj) },
+				Index:        index,
+			}
+			if err := reg.Register(k); err != nil {
+				return nil, fmt.Errorf("catalog kind %s: %w", key, err)
+			}
+			rk, _ := reg.ByGVK(av, ks.Kind)
+			out = append(out, rk)
+		}
+	}
+	return out, nil
+}
+
+func validate(model *entity.Model, obj *api.Object) []api.StatusCause {
+	e, err := ToEntity(obj)
+	if err != nil {
+		return []api.StatusCause{{Type: "FieldValueInvalid", Field: "spec", Message: err.Error()}}
+	}
+	errs := model.Validate(e)
+	causes := make([]api.StatusCause, 0, len(errs))
+	for _, fe := range errs {
+		causes = append(causes, api.StatusCause{Type: "FieldValue" + string(fe.Code), Field: fe.Field, Message: fe.Message})
+	}
+	return causes
+}
+
+// index returns the search rows of an entity object: the filters of the catalog API match
+// against them.
+func index(obj *api.Object) []kinds.IndexRow {
+	e, err := ToEntity(obj)
+	if err != nil {
+		return nil
+	}
+	rows, err := entity.SearchRows(e)
+	if err != nil {
+		return nil
+	}
+	out := make([]kinds.IndexRow, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, kinds.IndexRow{Key: r.Key, Value: r.Value, Original: r.Original})
+	}
+	return out
+}
+
+// ToObject converts an entity into the object the store keeps. Relations and status are
+// the catalog's own and travel separately (the store takes status only through
+// UpdateStatus).
+func ToObject(e *entity.Entity) (*api.Object, error) {
+	o := &api.Object{APIVersion: e.APIVersion, Kind: e.Kind, Metadata: api.ObjectMeta{
+		Name: e.Metadata.Name, Namespace: e.Metadata.Namespace, Labels: e.Metadata.Labels,
+		Annotations: e.Metadata.Annotations, Title: e.Metadata.Title, Description: e.Metadata.Description,
+		Tags: e.Metadata.Tags,
+	}}
+	if o.Metadata.Namespace == "" {
+		o.Metadata.Namespace = "default"
+	}
+	for _, l := range e.Metadata.Links {
+		o.Metadata.Links = append(o.Metadata.Links, api.Link{URL: l.URL, Title: l.Title, Icon: l.Icon, Type: l.Type})
+	}
+	for _, r := range e.Relations {
+		o.Relations = append(o.Relations, api.Relation{Type: r.Type, TargetRef: r.TargetRef})
+	}
+	if e.Spec != nil {
+		b, err := json.Marshal(e.Spec)
+		if err != nil {
+			return nil, fmt.Errorf("entity %s: encode spec: %w", e.Ref(), err)
+		}
+		o.Spec = b
+	}
+	return o, nil
+}
+
+// storedStatus is the status the catalog keeps on an entity object.
+type storedStatus struct {
+	Items []storedItem `json:"items,omitempty"`
+}
+
+type storedItem struct {
+	Type    string         `json:"type"`
+	Level   string         `json:"level"`
+	Message string         `json:"message"`
+	Error   map[string]any `json:"error,omitempty"`
+}
+
+// ToEntity converts a stored object back into the entity the Backstage API serves: uid from
+// the object, an etag that changes with every write, relations and status items.
+func ToEntity(o *api.Object) (*entity.Entity, error) {
+	m := map[string]any{"apiVersion": o.APIVersion, "kind": o.Kind}
+	md := map[string]any{"name": o.Metadata.Name}
+	set := func(k string, v any, ok bool) {
+		if ok {
+			md[k] = v
+		}
+	}
+	set("namespace", o.Metadata.Namespace, o.Metadata.Namespace != "")
+	set("uid", o.Metadata.UID, o.Metadata.UID != "")
+	if o.Metadata.ResourceVersion != "" {
+		sum := sha256.Sum256([]byte(o.Metadata.UID + "/" + o.Metadata.ResourceVersion))
+		md["etag"] = hex.EncodeToString(sum[:10])
+	}
+	set("title", o.Metadata.Title, o.Metadata.Title != "")
+	set("description", o.Metadata.Description, o.Metadata.Description != "")
+	set("labels", toAnyMap(o.Metadata.Labels), len(o.Metadata.Labels) > 0)
+	set("annotations", toAnyMap(o.Metadata.Annotations), len(o.Metadata.Annotations) > 0)
+	if len(o.Metadata.Tags) > 0 {
+		tags := make([]any, len(o.Metadata.Tags))
+		for i, t := range o.Metadata.Tags {
+			tags[i] = t
+		}
+		md["tags"] = tags
+	}
+	if len(o.Metadata.Links) > 0 {
+		links := make([]any, 0, len(o.Metadata.Links))
+		for _, l := range o.Metadata.Links {
+			lm := map[string]any{"url": l.URL}
+			for k, v := range map[string]string{"title": l.Title, "icon": l.Icon, "type": l.Type} {
+				if v != "" {
+					lm[k] = v
+				}
+			}
+			links = append(links, lm)
+		}
+		md["links"] = links
+	}
+	m["metadata"] = md
+	if len(o.Spec) > 0 {
+		var spec any
+		dec := json.NewDecoder(strings.NewReader(string(o.Spec)))
+		dec.UseNumber()
+		if err := dec.Decode(&spec); err != nil {
+			return nil, fmt.Errorf("decode spec of %s %s: %w", o.Kind, o.Metadata.Name, err)
+		}
+		m["spec"] = spec
+	}
+	e, err := entity.FromObject(m)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range o.Relations {
+		e.Relations = append(e.Relations, entity.Relation{Type: r.Type, TargetRef: r.TargetRef})
+	}
+	if len(o.Status) > 0 {
+		var st storedStatus
+		if err := json.Unmarshal(o.Status, &st); err == nil && len(st.Items) > 0 {
+			e.Status = &entity.Status{}
+			for _, it := range st.Items {
+				e.Status.Items = append(e.Status.Items, entity.StatusItem{Type: it.Type, Level: it.Level, Message: it.Message, Error: it.Error})
+			}
+		}
+	}
+	return e, nil
+}
+
+func toAnyMap(m map[string]string) map[string]any {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
