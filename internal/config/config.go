@@ -20,13 +20,13 @@ import (
 // Config is the whole server configuration.
 type Config struct {
 	// Data is the data directory: SQLite database, admin token, hosted Git repositories.
-	Data        string         `json:"data"`
-	Server      Server         `json:"server"`
-	Store       Store          `json:"store"`
-	Auth        Auth           `json:"auth"`
-	Controllers Controllers    `json:"controllers"`
-	Log         Log            `json:"log"`
-	Catalog     map[string]any `json:"catalog,omitempty"`
+	Data        string      `json:"data"`
+	Server      Server      `json:"server"`
+	Store       Store       `json:"store"`
+	Auth        Auth        `json:"auth"`
+	Controllers Controllers `json:"controllers"`
+	Log         Log         `json:"log"`
+	Catalog     Catalog     `json:"catalog"`
 }
 
 // Server configures the HTTP server.
@@ -48,6 +48,26 @@ type Store struct {
 	CompactInterval Duration `json:"compactInterval"`
 	// KeepRevisions is how many recent writes a watch can resume from.
 	KeepRevisions int64 `json:"keepRevisions"`
+}
+
+// Catalog configures the service catalog.
+type Catalog struct {
+	// Locations are registered at start: {type: file|url, target: ...}.
+	Locations []CatalogLocation `json:"locations"`
+	// RefreshInterval is how often every location is read again (jittered).
+	RefreshInterval Duration `json:"refreshInterval"`
+	// Orphans: "delete" removes entities a location no longer yields; "keep" marks them
+	// with the annotation backstage.io/orphan: "true".
+	Orphans string `json:"orphans"`
+	// FileRoots are directories below which `file` locations registered through the API
+	// may read (configured locations may always read their own directory).
+	FileRoots []string `json:"fileRoots"`
+}
+
+// CatalogLocation is one configured location.
+type CatalogLocation struct {
+	Type   string `json:"type"`
+	Target string `json:"target"`
 }
 
 // Auth configures authentication.
@@ -100,6 +120,7 @@ func Default() Config {
 			ShutdownTimeout: Duration(30 * time.Second), ReadTimeout: Duration(60 * time.Second)},
 		Store:       Store{SQLiteSynchronous: "NORMAL", CompactInterval: Duration(5 * time.Minute), KeepRevisions: 100_000},
 		Controllers: Controllers{LeaseDuration: Duration(10 * time.Second), RenewPeriod: Duration(2 * time.Second)},
+		Catalog:     Catalog{RefreshInterval: Duration(5 * time.Minute), Orphans: "delete"},
 		Log:         Log{Level: "info", Format: "text"},
 	}
 }
@@ -229,6 +250,17 @@ func (c *Config) Validate() error {
 	}
 	if c.Controllers.RenewPeriod <= 0 || c.Controllers.LeaseDuration < 2*c.Controllers.RenewPeriod {
 		errs = append(errs, "controllers: leaseDuration must be at least twice renewPeriod")
+	}
+	if c.Catalog.RefreshInterval <= 0 {
+		errs = append(errs, "catalog.refreshInterval: must be positive")
+	}
+	if c.Catalog.Orphans != "delete" && c.Catalog.Orphans != "keep" {
+		errs = append(errs, "catalog.orphans: must be delete or keep")
+	}
+	for i, l := range c.Catalog.Locations {
+		if (l.Type != "file" && l.Type != "url") || l.Target == "" {
+			errs = append(errs, fmt.Sprintf("catalog.locations[%d]: type must be file or url and target must be set", i))
+		}
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

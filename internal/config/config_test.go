@@ -34,6 +34,9 @@ func TestLoadFullFile(t *testing.T) {
 		Auth:        Auth{AdminToken: "pvd_from_config_file_0123456789abcdef"},
 		Controllers: Controllers{LeaseDuration: Duration(15 * time.Second), RenewPeriod: Duration(3 * time.Second)},
 		Log:         Log{Level: "debug", Format: "json"},
+		Catalog: Catalog{Locations: []CatalogLocation{{Type: "file", Target: "./examples/catalog/all.yaml"},
+			{Type: "url", Target: "https://git.example.com/org/catalog/raw/main/all.yaml"}},
+			RefreshInterval: Duration(2 * time.Minute), Orphans: "keep", FileRoots: []string{"/srv/catalog"}},
 	}
 	if d := cmp.Diff(want, c); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -69,6 +72,8 @@ func TestLoadRejects(t *testing.T) {
 		{"bad synchronous", "store:\n  sqliteSynchronous: sometimes\n", nil, "store.sqliteSynchronous"},
 		{"lease shorter than renew", "controllers:\n  leaseDuration: 1s\n  renewPeriod: 2s\n", nil, "leaseDuration"},
 		{"bad log level", "log:\n  level: loud\n", nil, "log.level"},
+		{"bad catalog location", "catalog:\n  locations:\n    - type: git\n      target: x\n", nil, "catalog.locations[0]"},
+		{"bad orphans", "catalog:\n  orphans: maybe\n", nil, "catalog.orphans"},
 		{"bad bool in env", "", []string{"PAVED_ANONYMOUS_READ=maybe"}, "PAVED_ANONYMOUS_READ"},
 		{"alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n", nil, ""},
 	}
