@@ -21,6 +21,9 @@ type Options struct {
 	// Synchronous is SQLite's synchronous pragma: NORMAL (default) keeps every acknowledged
 	// write across a process crash; FULL also across a power loss, at some write speed.
 	Synchronous string
+	// PageSize is the page size of a new database file (default 4096); it cannot change
+	// after the file is created.
+	PageSize int
 }
 
 var schema = []string{
@@ -88,8 +91,16 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	default:
 		return nil, fmt.Errorf("sqlite: synchronous must be OFF, NORMAL, FULL or EXTRA, not %q", syncMode)
 	}
+	pageSize := opts.PageSize
+	if pageSize == 0 {
+		pageSize = 4096
+	}
+	if pageSize < 512 || pageSize > 65536 || pageSize&(pageSize-1) != 0 {
+		return nil, fmt.Errorf("sqlite: page size %d must be a power of two from 512 to 65536", pageSize)
+	}
 	dsn := func(extra ...string) string {
 		v := url.Values{}
+		v.Add("_pragma", fmt.Sprintf("page_size(%d)", pageSize))
 		v.Add("_pragma", "journal_mode(WAL)")
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "synchronous("+syncMode+")")
