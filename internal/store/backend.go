@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/paved-dev/paved/internal/kinds"
 )
 
 // Backend is the storage engine under Store: a revisioned key-value table of current
@@ -21,10 +19,6 @@ type Backend interface {
 	List(ctx context.Context, q Query) (recs []*Record, rev int64, more bool, err error)
 	// Count returns how many records of a resource exist (in a namespace, if given).
 	Count(ctx context.Context, resource, namespace string) (int64, error)
-	// CountQuery returns how many records match q (ignoring its paging).
-	CountQuery(ctx context.Context, q Query) (int64, error)
-	// Facets counts, for each value of the index key, the records matching q that have it.
-	Facets(ctx context.Context, q Query, key string) ([]FacetCount, error)
 	// Write applies ops in one transaction. Each op succeeds or fails on its own
 	// precondition (results[i].Err is ErrKeyExists, ErrKeyNotFound or ErrRevisionMismatch);
 	// err is set only when the transaction as a whole failed and nothing was written.
@@ -59,8 +53,6 @@ type Record struct {
 	Labels    map[string]string
 	// Owners are the UIDs in the object's ownerReferences, indexed for garbage collection.
 	Owners []string
-	// Fields are the object's searchable rows (kinds.Kind.Index), indexed for queries.
-	Fields []kinds.IndexRow
 	Value  []byte
 }
 
@@ -102,18 +94,12 @@ type LogEntry struct {
 type Query struct {
 	// Resource is "group/plural"; empty lists every resource (used by garbage collection).
 	Resource string
-	// Resources, if set, lists several resources at once (the catalog queries every entity
-	// kind together); Resource must then be empty.
+	// Resources, Filter, FullText, OrderBy and Offset are answered by the in-memory query
+	// index, not by backends.
 	Resources []string
-	// Filter keeps objects matching any one of its clauses; a clause matches when all of its
-	// requirements do (Backstage's filter semantics). Values are compared lower-cased.
-	Filter [][]FieldRequirement
-	// FullText keeps objects where any of Keys (all indexed keys if empty) contains Term.
-	FullText *FullText
-	// OrderBy sorts by indexed fields (objects without the field last), then by namespace
-	// and name. Empty means (namespace, name) order.
-	OrderBy []Order
-	// Offset skips that many matches (with OrderBy or Filter queries).
+	Filter    [][]FieldRequirement
+	FullText  *FullText
+	OrderBy   []Order
 	Offset    int
 	Namespace string
 	Name      string // exact name, from a field selector

@@ -9,18 +9,21 @@ import (
 	"github.com/paved-dev/paved/internal/kinds"
 )
 
-// Selector is a query over the search index of one or more kinds (kinds.Kind.Index), as the
-// catalog's by-query, facets and search need.
+// Selector is a query over the index rows of one or more indexed kinds (kinds.Kind.Index),
+// as the catalog's by-query, facets and search need. It is answered from an in-memory
+// inverted index (queryindex.go) that every process keeps current from the watch.
 type Selector struct {
 	Kinds     []*kinds.Kind
 	Namespace string
-	// Filter: any clause may match; every requirement of a clause must. Values are
-	// lower-cased here.
+	// Filter: any clause may match; every requirement of a clause must. Keys and values
+	// are lower-cased here.
 	Filter   [][]FieldRequirement
 	FullText *FullText
-	OrderBy  []Order
-	Offset   int
-	Limit    int
+	// OrderBy sorts by index rows (objects without the field last), then by namespace and
+	// name.
+	OrderBy []Order
+	Offset  int
+	Limit   int
 }
 
 func (s *Store) query(sel Selector) (Query, error) {
@@ -30,9 +33,15 @@ func (s *Store) query(sel Selector) (Query, error) {
 	if sel.Offset < 0 || sel.Limit < 0 {
 		return Query{}, api.NewBadRequest("offset and limit must not be negative")
 	}
-	q := Query{Namespace: sel.Namespace, FullText: sel.FullText, OrderBy: sel.OrderBy, Offset: sel.Offset, Limit: min(sel.Limit, MaxListLimit)}
+	q := Query{Namespace: sel.Namespace, FullText: sel.FullText, Offset: sel.Offset, Limit: min(sel.Limit, MaxListLimit)}
 	for _, k := range sel.Kinds {
+		if k.Index == nil {
+			return Query{}, api.NewBadRequest("kind %s has no search index", k.Kind)
+		}
 		q.Resources = append(q.Resources, k.Resource())
+	}
+	for _, o := range sel.OrderBy {
+		q.OrderBy = append(q.OrderBy, Order{Key: strings.ToLower(o.Key), Desc: o.Desc})
 	}
 	for _, clause := range sel.Filter {
 		c := make([]FieldRequirement, len(clause))
@@ -47,19 +56,29 @@ func (s *Store) query(sel Selector) (Query, error) {
 	return q, nil
 }
 
-// Query returns the objects matching sel in its order, and whether more follow.
+// Query returns the objects matching sel in its order, and whether more follow. Every write
+// acknowledged before the call is reflected.
 func (s *Store) Query(ctx context.Context, sel Selector) ([]*api.Object, bool, error) {
 	q, err := s.query(sel)
 	if err != nil {
 		return nil, false, err
 	}
-	recs, _, more, err := s.be.List(ctx, q)
-	if err != nil {
-		return nil, false, fmt.Errorf("query: %w", err)
+	if err := s.qi.ready(ctx); err != nil {
+		return nil, false, err
 	}
-	out := make([]*api.Object, 0, len(recs))
-	for _, r := range recs {
-		obj, err := Decode(r)
+	s.qi.mu.RLock()
+	keys, more := s.qi.page(q, s.qi.match(q))
+	s.qi.mu.RUnlock()
+	out := make([]*api.Object, 0, len(keys))
+	for _, k := range keys {
+		rec, err := s.be.Get(ctx, k.resource, k.namespace, k.name)
+		if err == ErrKeyNotFound {
+			continue // deleted since the index answered
+		}
+		if err != nil {
+			return nil, false, fmt.Errorf("query: read %s %s/%s: %w", k.resource, k.namespace, k.name, err)
+		}
+		obj, err := Decode(rec)
 		if err != nil {
 			return nil, false, err
 		}
@@ -74,15 +93,24 @@ func (s *Store) QueryCount(ctx context.Context, sel Selector) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return s.be.CountQuery(ctx, q)
+	if err := s.qi.ready(ctx); err != nil {
+		return 0, err
+	}
+	s.qi.mu.RLock()
+	defer s.qi.mu.RUnlock()
+	return int64(s.qi.match(q).GetCardinality()), nil
 }
 
-// QueryFacets counts the values of an index key among the objects matching sel.
+// QueryFacets counts, for each value of an index key, the objects matching sel that have it.
 func (s *Store) QueryFacets(ctx context.Context, sel Selector, key string) ([]FacetCount, error) {
 	q, err := s.query(sel)
 	if err != nil {
 		return nil, err
 	}
-	q.Offset, q.Limit, q.OrderBy = 0, 0, nil
-	return s.be.Facets(ctx, q, strings.ToLower(key))
+	if err := s.qi.ready(ctx); err != nil {
+		return nil, err
+	}
+	s.qi.mu.RLock()
+	defer s.qi.mu.RUnlock()
+	return s.qi.facets(s.qi.match(q), strings.ToLower(key)), nil
 }

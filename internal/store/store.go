@@ -30,6 +30,7 @@ type Store struct {
 	log   *slog.Logger
 	now   func() time.Time
 	hub   *hub
+	qi    *queryIndex
 }
 
 // Options tune a Store.
@@ -55,6 +56,7 @@ func New(be Backend, reg *kinds.Registry, opts Options) *Store {
 	}
 	s := &Store{be: be, kinds: reg, log: opts.Logger, now: opts.Now}
 	s.hub = newHub(be, opts.WatchCacheSize, opts.Logger)
+	s.qi = newQueryIndex(s)
 	return s
 }
 
@@ -270,9 +272,6 @@ func (s *Store) encode(k *kinds.Kind, obj *api.Object) (*Record, error) {
 	}
 	rec := &Record{Resource: k.Resource(), Namespace: obj.Metadata.Namespace, Name: keyName(k, obj.Metadata.Name),
 		UID: obj.Metadata.UID, Labels: obj.Metadata.Labels, Value: b}
-	if k.Index != nil {
-		rec.Fields = k.Index(obj)
-	}
 	for _, o := range obj.Metadata.OwnerReferences {
 		rec.Owners = append(rec.Owners, o.UID)
 	}

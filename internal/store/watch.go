@@ -17,8 +17,10 @@ import (
 // Event is one change delivered by Watch. Object is the watcher's own copy.
 // An event of Type api.EventError carries Err and is the last one before the channel closes.
 type Event struct {
-	Type     string
-	Object   *api.Object
+	Type   string
+	Object *api.Object
+	// Resource is the object's storage resource ("group/plural").
+	Resource string
 	Revision int64
 	Err      error
 }
@@ -326,7 +328,7 @@ func (h *hub) serve(ctx context.Context, cursor int64, f filter, out chan<- Even
 				continue
 			}
 			select {
-			case out <- Event{Type: e.typ, Object: e.obj.DeepCopy(), Revision: e.rev}:
+			case out <- Event{Type: e.typ, Object: e.obj.DeepCopy(), Resource: e.resource, Revision: e.rev}:
 			case <-ctx.Done():
 				return
 			}

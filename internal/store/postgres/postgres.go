@@ -46,14 +46,6 @@ var schema = []string{
 		PRIMARY KEY (obj_id, owner_uid)
 	)`,
 	`CREATE INDEX IF NOT EXISTS owners_by_uid ON owners (owner_uid, obj_id)`,
-	`CREATE TABLE IF NOT EXISTS fields (
-		obj_id BIGINT NOT NULL,
-		key TEXT NOT NULL,
-		value TEXT NOT NULL,
-		original TEXT NOT NULL,
-		PRIMARY KEY (obj_id, key, value)
-	)`,
-	`CREATE INDEX IF NOT EXISTS fields_by_value ON fields (key, value, obj_id)`,
 	`CREATE TABLE IF NOT EXISTS events (
 		rev BIGSERIAL PRIMARY KEY,
 		type INTEGER NOT NULL,

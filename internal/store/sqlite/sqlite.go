@@ -51,14 +51,6 @@ var schema = []string{
 		PRIMARY KEY (obj_id, owner_uid)
 	) WITHOUT ROWID`,
 	`CREATE INDEX IF NOT EXISTS owners_by_uid ON owners (owner_uid, obj_id)`,
-	`CREATE TABLE IF NOT EXISTS fields (
-		obj_id INTEGER NOT NULL,
-		key TEXT NOT NULL,
-		value TEXT NOT NULL,
-		original TEXT NOT NULL,
-		PRIMARY KEY (obj_id, key, value)
-	) WITHOUT ROWID`,
-	`CREATE INDEX IF NOT EXISTS fields_by_value ON fields (key, value, obj_id)`,
 	`CREATE TABLE IF NOT EXISTS events (
 		rev INTEGER PRIMARY KEY, -- no AUTOINCREMENT: compaction never deletes the newest row, so rowids are never reused
 		type INTEGER NOT NULL,

@@ -119,8 +119,6 @@ var writeStatements = []string{
 	`DELETE FROM owners WHERE obj_id = ?`,
 	`INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`,
 	`INSERT INTO owners (obj_id, owner_uid) VALUES (?, ?)`,
-	`DELETE FROM fields WHERE obj_id = ?`,
-	`INSERT INTO fields (obj_id, key, value, original) VALUES (?, ?, ?, ?)`,
 }
 
 func (db *DB) prepare(ctx context.Context) error {
@@ -228,11 +226,8 @@ func (x *sel) add(cond string, args ...any) {
 // selectFor translates q into SQL conditions on objects o (without paging).
 func (db *DB) selectFor(q store.Query) (*sel, error) {
 	x := &sel{from: "objects o"}
-	switch {
-	case q.Resource != "":
+	if q.Resource != "" {
 		x.add("o.resource = ?", q.Resource)
-	case len(q.Resources) > 0:
-		x.add("o.resource IN ("+placeholders(len(q.Resources))+")", toAny(q.Resources)...)
 	}
 	if q.Namespace != "" {
 		x.add("o.namespace = ?", q.Namespace)
@@ -273,54 +268,10 @@ func (db *DB) selectFor(q store.Query) (*sel, error) {
 			return nil, fmt.Errorf("unknown label operator %d", r.Op)
 		}
 	}
-	if len(q.Filter) > 0 {
-		var ors []string
-		var orArgs []any
-		for _, clause := range q.Filter {
-			if len(clause) == 0 {
-				ors = append(ors, "1=1")
-				continue
-			}
-			var ands []string
-			for _, r := range clause {
-				cond := "o.id IN (SELECT obj_id FROM fields WHERE key = ?"
-				orArgs = append(orArgs, r.Key)
-				if len(r.Values) > 0 {
-					cond += " AND value IN (" + placeholders(len(r.Values)) + ")"
-					orArgs = append(orArgs, toAny(r.Values)...)
-				}
-				ands = append(ands, cond+")")
-			}
-			ors = append(ors, "("+strings.Join(ands, " AND ")+")")
-		}
-		x.add("("+strings.Join(ors, " OR ")+")", orArgs...)
-	}
-	if q.FullText != nil && q.FullText.Term != "" {
-		cond := "o.id IN (SELECT obj_id FROM fields WHERE value LIKE ? ESCAPE '\\'"
-		args := []any{"%" + escapeLike(strings.ToLower(q.FullText.Term)) + "%"}
-		if len(q.FullText.Keys) > 0 {
-			cond += " AND key IN (" + placeholders(len(q.FullText.Keys)) + ")"
-			args = append(args, toAny(q.FullText.Keys)...)
-		}
-		x.add(cond+")", args...)
-	}
 	return x, nil
 }
 
 func placeholders(n int) string { return strings.TrimSuffix(strings.Repeat("?,", n), ",") }
-
-func toAny(vs []string) []any {
-	out := make([]any, len(vs))
-	for i, v := range vs {
-		out[i] = v
-	}
-	return out
-}
-
-func escapeLike(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return r.Replace(s)
-}
 
 // List implements store.Backend.
 func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, bool, error) {
@@ -331,36 +282,10 @@ func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, 
 	if q.AfterName != "" {
 		x.add("(o.namespace > ? OR (o.namespace = ? AND o.name > ?))", q.AfterNamespace, q.AfterNamespace, q.AfterName)
 	}
-	order := "o.namespace, o.name"
-	var orderArgs []any
-	if len(q.OrderBy) > 0 {
-		var parts []string
-		for _, ob := range q.OrderBy {
-			dir := "ASC"
-			if ob.Desc {
-				dir = "DESC"
-			}
-			// Objects without the field sort last in either direction.
-			sub := "(SELECT MIN(value) FROM fields WHERE obj_id = o.id AND key = ?)"
-			parts = append(parts, "CASE WHEN "+sub+" IS NULL THEN 1 ELSE 0 END", sub+" "+dir)
-			orderArgs = append(orderArgs, ob.Key, ob.Key)
-		}
-		order = strings.Join(parts, ", ") + ", " + order
-	}
 	from, args := x.sql()
-	query := "SELECT o.resource, o.namespace, o.name, o.rev, o.uid, o.value" + from + " ORDER BY " + order
-	args = append(args, orderArgs...)
+	query := "SELECT o.resource, o.namespace, o.name, o.rev, o.uid, o.value" + from + " ORDER BY o.namespace, o.name"
 	if q.Limit > 0 {
 		query += " LIMIT " + strconv.Itoa(q.Limit+1)
-	}
-	if q.Offset > 0 {
-		if q.Limit <= 0 {
-			query += " LIMIT -1"
-			if db.d.Numbered {
-				query = strings.TrimSuffix(query, " LIMIT -1") + " LIMIT ALL"
-			}
-		}
-		query += " OFFSET " + strconv.Itoa(q.Offset)
 	}
 	tx, err := db.reader.BeginTx(ctx, &sql.TxOptions{Isolation: db.d.ReadIsolation, ReadOnly: true})
 	if err != nil {
@@ -392,43 +317,6 @@ func (db *DB) List(ctx context.Context, q store.Query) ([]*store.Record, int64, 
 		out, more = out[:q.Limit], true
 	}
 	return out, rev, more, nil
-}
-
-// CountQuery implements store.Backend.
-func (db *DB) CountQuery(ctx context.Context, q store.Query) (int64, error) {
-	x, err := db.selectFor(q)
-	if err != nil {
-		return 0, err
-	}
-	from, args := x.sql()
-	var n int64
-	err = db.reader.QueryRowContext(ctx, db.q("SELECT COUNT(*)"+from), args...).Scan(&n)
-	return n, err
-}
-
-// Facets implements store.Backend.
-func (db *DB) Facets(ctx context.Context, q store.Query, key string) ([]store.FacetCount, error) {
-	x, err := db.selectFor(q)
-	if err != nil {
-		return nil, err
-	}
-	from, args := x.sql()
-	// Count each object once per distinct original value.
-	query := "SELECT f.original, COUNT(DISTINCT f.obj_id) FROM fields f WHERE f.key = ? AND f.obj_id IN (SELECT o.id" + from + ") GROUP BY f.original ORDER BY f.original"
-	rows, err := db.reader.QueryContext(ctx, db.q(query), append([]any{key}, args...)...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []store.FacetCount
-	for rows.Next() {
-		var fc store.FacetCount
-		if err := rows.Scan(&fc.Value, &fc.Count); err != nil {
-			return nil, err
-		}
-		out = append(out, fc)
-	}
-	return out, rows.Err()
 }
 
 // labelCond is the condition on a labels row for one requirement; {t} stands for the
@@ -715,27 +603,11 @@ func (db *DB) apply(ctx context.Context, tx *sql.Tx, op store.Op) (rev int64, op
 		if err := db.txExec(ctx, tx, `DELETE FROM owners WHERE obj_id = ?`, id); err != nil {
 			return 0, nil, err
 		}
-		if err := db.txExec(ctx, tx, `DELETE FROM fields WHERE obj_id = ?`, id); err != nil {
-			return 0, nil, err
-		}
 	}
 	if op.Type != store.OpDelete {
 		for k, v := range rec.Labels {
 			if err := db.txExec(ctx, tx, `INSERT INTO labels (obj_id, resource, key, value) VALUES (?, ?, ?, ?)`, id, rec.Resource, k, v); err != nil {
 				return 0, nil, fmt.Errorf("index label %s: %w", k, err)
-			}
-		}
-		if len(rec.Fields) > 0 {
-			seenRow := make(map[[2]string]bool, len(rec.Fields))
-			for _, f := range rec.Fields {
-				k := [2]string{f.Key, f.Value}
-				if seenRow[k] {
-					continue
-				}
-				seenRow[k] = true
-				if err := db.txExec(ctx, tx, `INSERT INTO fields (obj_id, key, value, original) VALUES (?, ?, ?, ?)`, id, f.Key, f.Value, f.Original); err != nil {
-					return 0, nil, fmt.Errorf("index field %s: %w", f.Key, err)
-				}
 			}
 		}
 		seen := map[string]bool{}
