@@ -84,6 +84,41 @@ type StatusItem struct {
 	Extra   map[string]any
 }
 
+// ApplyDefaults fills what Backstage's DefaultNamespaceEntityPolicy fills: a missing
+// metadata.namespace becomes DefaultNamespace, so that stored and served entities always
+// name their namespace.
+func (e *Entity) ApplyDefaults() {
+	if e.Metadata.Namespace == "" {
+		if _, raw := e.Metadata.Extra["namespace"]; !raw {
+			e.Metadata.Namespace = DefaultNamespace
+		}
+	}
+}
+
+// Clone returns a deep copy of e.
+func (e *Entity) Clone() *Entity {
+	c, _ := FromObject(deepCopy(e.Object()))
+	return c
+}
+
+func deepCopy(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(t))
+		for k, c := range t {
+			m[k] = deepCopy(c)
+		}
+		return m
+	case []any:
+		a := make([]any, len(t))
+		for i, c := range t {
+			a[i] = deepCopy(c)
+		}
+		return a
+	}
+	return v
+}
+
 // SpecString returns spec[key] if it is a string, else "".
 func (e *Entity) SpecString(key string) string {
 	s, _ := e.Spec[key].(string)

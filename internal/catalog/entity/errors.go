@@ -2,7 +2,6 @@ package entity
 
 import (
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 )
@@ -95,11 +94,21 @@ func (e *SyntaxError) Error() string {
 	return e.Msg
 }
 
-var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]*$`)
+// isIdent reports whether key can follow a dot in a path: [A-Za-z_][A-Za-z0-9_-]*.
+func isIdent(key string) bool {
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '_'
+		if !letter && (i == 0 || !(c >= '0' && c <= '9' || c == '-')) {
+			return false
+		}
+	}
+	return key != ""
+}
 
 // childPath is the path of key inside the object at base.
 func childPath(base, key string) string {
-	if identRE.MatchString(key) {
+	if isIdent(key) {
 		if base == "" {
 			return key
 		}

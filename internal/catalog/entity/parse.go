@@ -92,8 +92,15 @@ func ParseDocuments(data []byte) []Document {
 		if d.Err == nil || !errors.As(d.Err, &se) || se.Line == 0 {
 			return []Document{d}
 		}
-		// Not JSON, but maybe YAML in flow style ({kind: Component, ...}).
-		if docs := parseYAML(data); len(docs) > 0 && docs[len(docs)-1].Err == nil {
+		// Not JSON, but maybe YAML in flow style ({kind: Component, ...}), which Backstage
+		// reads too. If both fail, the parser that got further explains it better.
+		docs := parseYAML(data)
+		if len(docs) == 0 {
+			return []Document{d}
+		}
+		var ye *SyntaxError
+		last := docs[len(docs)-1]
+		if last.Err == nil || (errors.As(last.Err, &ye) && (ye.Line > se.Line || ye.Line == se.Line && ye.Column > se.Column)) {
 			return docs
 		}
 		return []Document{d}
@@ -152,7 +159,8 @@ func parseJSON(data []byte) Document {
 func jsonSyntaxError(data []byte, err error) error {
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
-		line, col := offsetPos(data, int(se.Offset))
+		// Offset counts the offending byte; point at it.
+		line, col := offsetPos(data, int(se.Offset)-1)
 		return &SyntaxError{Line: line, Column: col, Msg: se.Error()}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {

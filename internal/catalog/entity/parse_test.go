@@ -79,7 +79,8 @@ i: &i [*h,*h,*h,*h,*h,*h,*h,*h,*h,*h]
 		{"syntax", "kind: Component\nmetadata:\n  name: a\n   bad: indent\n", "line 4"},
 		{"tab indentation", "kind: Component\nmetadata:\n\tname: a\n", "line 3"},
 		{"unclosed flow", "kind: [Component\n", "line"},
-		{"json syntax", `{"kind": "Component",}`, "line 1, column 22"},
+		{"json syntax", "{\n  \"kind\": \"Component\"\n  \"metadata\": {}\n}", "line 3, column 3"},
+		{"json unterminated", `{"kind": "Component"`, "line 1, column 21: unexpected end of JSON input"},
 		{"json trailing data", `{"kind": "Component"} {}`, "unexpected data after the JSON value"},
 		{"json array", `[{"kind": "Component"}]`, "expected an object at the document root, got array"},
 		{"invalid utf-8", "kind: Component\nmetadata:\n  name: a\xffb\n", "line 3, column 10: invalid UTF-8"},
@@ -218,7 +219,9 @@ func TestRoundTripKeepsEverything(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	if !strings.Contains(string(out), `"<html>&</html>"`) {
+	// json.Marshal escapes HTML in any Marshaler's output; the entity's own encoding does not.
+	raw, _ := e.MarshalJSON()
+	if !strings.Contains(string(raw), `"<html>&</html>"`) {
 		t.Errorf("HTML should not be escaped: %s", out)
 	}
 	if !strings.Contains(string(out), "12345678901234567890") {
@@ -372,4 +375,28 @@ func FuzzParseDocuments(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestApplyDefaultsAndClone(t *testing.T) {
+	e := mustParse(t, component)
+	e.ApplyDefaults()
+	if e.Metadata.Namespace != DefaultNamespace {
+		t.Errorf("namespace = %q", e.Metadata.Namespace)
+	}
+	bad := mustParse(t, strings.Replace(component, "  name: artist-web", "  name: artist-web\n  namespace: 7", 1))
+	bad.ApplyDefaults()
+	if bad.Metadata.Namespace != "" || len(Validate(bad)) != 1 {
+		t.Errorf("a namespace of the wrong type must stay for Validate to report: %+v", bad.Metadata)
+	}
+
+	e.Spec["nested"] = map[string]any{"list": []any{"a"}}
+	c := e.Clone()
+	c.Spec["nested"].(map[string]any)["list"].([]any)[0] = "changed"
+	c.Metadata.Name = "other"
+	if e.Spec["nested"].(map[string]any)["list"].([]any)[0] != "a" || e.Metadata.Name != "artist-web" {
+		t.Error("Clone shares data with the original")
+	}
+	if diff := cmp.Diff(e.Object(), e.Clone().Object()); diff != "" {
+		t.Errorf("a clone should equal its original (-orig +clone):\n%s", diff)
+	}
 }

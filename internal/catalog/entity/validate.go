@@ -79,7 +79,8 @@ func Validate(e *Entity) []FieldError { return Default().Validate(e) }
 // (NoForeignRootFieldsEntityPolicy), the field formats (FieldFormatEntityPolicy), then the
 // kind's own schema (the processors' validateEntityKind), including "no processor
 // recognized the entity" for a kind the model does not know. Backstage stops at the first
-// problem; Validate reports them all, and its first error is the one Backstage reports.
+// problem; Validate reports them all, in that order, so its first error is normally the
+// one Backstage reports.
 // A missing metadata.namespace is fine: it means DefaultNamespace.
 func (m *Model) Validate(e *Entity) []FieldError {
 	obj := e.Object()
