@@ -14,7 +14,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/paved
 
 run: build
-	$(BIN) serve --data $(DATA)
+	$(BIN) serve --data $(DATA) --config examples/paved.yaml
 
 # Vet everything, then test the concurrent packages with -race and the rest without. Both test
 # runs happen even when the first fails, so one run shows every failure.

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/paved-dev/paved/api"
@@ -38,10 +41,12 @@ type Options struct {
 	MaxFileBytes int64
 }
 
-// LocationSpec is where entities come from: type "url" or "file" and a target.
+// LocationSpec is where entities come from: type "url" or "file" and a target. Presence
+// "optional" makes a missing target no error.
 type LocationSpec struct {
-	Type   string `json:"type"`
-	Target string `json:"target"`
+	Type     string `json:"type"`
+	Target   string `json:"target"`
+	Presence string `json:"presence,omitempty"`
 }
 
 // Catalog is the service catalog: kinds in the store, ingestion from locations, relation
@@ -52,6 +57,21 @@ type Catalog struct {
 	kinds []*kinds.Kind
 	opts  Options
 	log   *slog.Logger
+
+	locKind *kinds.Kind
+	// resourceKinds has one kind per stored resource (versions of a kind share one).
+	resourceKinds []*kinds.Kind
+	byLowerKind   map[string]*kinds.Kind
+	reader        *reader
+	stitch        *stitcher
+	events        *controller.Recorder
+
+	locksMu sync.Mutex
+	locks   map[string]*sync.Mutex
+
+	ctlOnce sync.Once
+	ctls    []*controller.Controller
+	ctlErr  error
 }
 
 // Model is the entity model paved's catalog uses: Backstage's built-in kinds, the
@@ -87,7 +107,38 @@ func New(st *store.Store, opts Options) (*Catalog, error) {
 	if err := st.Kinds().Register(locationKind()); err != nil {
 		return nil, err
 	}
-	return &Catalog{store: st, model: model, kinds: ks, opts: opts, log: opts.Logger}, nil
+	c := &Catalog{store: st, model: model, kinds: ks, opts: opts, log: opts.Logger,
+		byLowerKind: map[string]*kinds.Kind{}, locks: map[string]*sync.Mutex{}}
+	c.locKind, _ = st.Kinds().ByGVK(Group+"/v1", "CatalogLocation")
+	seen := map[string]bool{}
+	for _, k := range ks {
+		if !seen[k.Resource()] {
+			seen[k.Resource()] = true
+			c.resourceKinds = append(c.resourceKinds, k)
+		}
+		if _, ok := c.byLowerKind[strings.ToLower(k.Kind)]; !ok {
+			c.byLowerKind[strings.ToLower(k.Kind)] = k
+		}
+	}
+	c.opts.Locations = append([]LocationSpec(nil), opts.Locations...)
+	for i, l := range c.opts.Locations {
+		if l.Type == "file" && l.Target != "" {
+			abs, err := filepath.Abs(l.Target)
+			if err != nil {
+				return nil, fmt.Errorf("catalog: location %s: %w", l.Target, err)
+			}
+			c.opts.Locations[i].Target = abs
+		}
+	}
+	c.reader = newReader(c.opts)
+	c.events = controller.NewRecorder(st, "catalog", controller.RecorderOptions{Logger: c.log})
+	c.stitch = newStitcher(c)
+	return c, nil
+}
+
+// kindFor returns the store kind of an entity's apiVersion and kind.
+func (c *Catalog) kindFor(apiVersion, kind string) (*kinds.Kind, bool) {
+	return c.store.Kinds().ByGVK(apiVersion, kind)
 }
 
 // Kinds returns the store kinds of catalog entities.
@@ -110,8 +161,55 @@ func locationKind() kinds.Kind {
 // ErrNotImplemented marks catalog operations still being built.
 var ErrNotImplemented = errors.New("not implemented yet")
 
-// Controllers returns the catalog's controllers (location processing, relation stitching).
-func (c *Catalog) Controllers() ([]*controller.Controller, error) { return nil, nil }
+// Controllers returns the catalog's controllers: one processes registered locations (at
+// registration, when they change, and every RefreshInterval), one stitches relations in
+// both directions. Add them to the controller manager; the same ones are returned on
+// every call.
+func (c *Catalog) Controllers() ([]*controller.Controller, error) {
+	c.ctlOnce.Do(func() {
+		loc, err := c.locationController()
+		if err != nil {
+			c.ctlErr = err
+			return
+		}
+		st, err := c.stitch.controller()
+		if err != nil {
+			c.ctlErr = err
+			return
+		}
+		c.ctls = []*controller.Controller{loc, st}
+	})
+	return c.ctls, c.ctlErr
+}
 
-// Start registers the configured locations; call it once the store is open.
-func (c *Catalog) Start(ctx context.Context) error { return nil }
+// Start registers the configured locations (Options.Locations) and unregisters the ones
+// an earlier configuration registered that this one no longer lists; call it once the
+// store is open. Registering is idempotent: a location is its type and target. The
+// location controller reads them.
+func (c *Catalog) Start(ctx context.Context) error {
+	want := map[string]bool{}
+	for _, l := range c.opts.Locations {
+		t, err := c.normalize(LocationSpec{Type: l.Type, Target: l.Target}, false)
+		if err != nil {
+			return fmt.Errorf("catalog: configured location %s:%s: %w", l.Type, l.Target, err)
+		}
+		want[t.key()] = true
+		if _, _, err := c.register(ctx, t, l.Presence, true); err != nil {
+			return fmt.Errorf("catalog: register configured location %s: %w", t.key(), err)
+		}
+	}
+	locs, err := c.store.List(ctx, c.locKind, store.ListOptions{LabelSelector: labelSource + "=" + sourceConfig})
+	if err != nil {
+		return fmt.Errorf("catalog: list configured locations: %w", err)
+	}
+	for i := range locs.Items {
+		l := &locs.Items[i]
+		if !want[locationOf(l).key()] {
+			c.log.Info("catalog: unregistering a location the configuration no longer lists", "location", locationOf(l).key())
+			if err := c.DeleteLocation(ctx, l.Metadata.Name); err != nil && !api.IsNotFound(err) {
+				return err
+			}
+		}
+	}
+	return nil
+}

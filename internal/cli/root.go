@@ -144,6 +144,7 @@ the paved API server (see --server).`,
 		newDeleteCommand(g),
 		newAPIResourcesCommand(g),
 		newVersionCommand(g),
+		newCatalogCommand(g),
 	)
 	for _, c := range extra {
 		if c != nil {

@@ -23,6 +23,7 @@ import (
 
 	"github.com/paved-dev/paved/internal/apiserver"
 	"github.com/paved-dev/paved/internal/auth"
+	"github.com/paved-dev/paved/internal/catalog"
 	"github.com/paved-dev/paved/internal/config"
 	"github.com/paved-dev/paved/internal/controller"
 	"github.com/paved-dev/paved/internal/gc"
@@ -44,6 +45,7 @@ type Server struct {
 	http     *http.Server
 	listener net.Listener
 	elector  *leader.Elector
+	catalog  *catalog.Catalog
 	manager  *controller.Manager
 	// TokenPath is where the admin token was written ("" when it came from configuration).
 	TokenPath string
@@ -117,6 +119,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startCatalog(); err != nil {
+		return nil, err
+	}
 	collector, err := gc.New(s.store, gc.Options{Logger: log})
 	if err != nil {
 		return nil, err
@@ -134,6 +139,47 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	s.http.RegisterOnShutdown(s.api.Close)
 	ok = true
 	return s, nil
+}
+
+// startCatalog registers the catalog's kinds, mounts its Backstage API and adds its
+// controllers; configured locations are registered when the server runs.
+func (s *Server) startCatalog() error {
+	cc := s.cfg.Catalog
+	opts := catalog.Options{Logger: s.log, RefreshInterval: cc.RefreshInterval.D(), Orphans: cc.Orphans}
+	for _, root := range cc.FileRoots {
+		abs, err := filepath.Abs(root)
+		if err != nil {
+			return fmt.Errorf("catalog file root %s: %w", root, err)
+		}
+		opts.FileRoots = append(opts.FileRoots, abs)
+	}
+	for _, l := range cc.Locations {
+		target := l.Target
+		if l.Type == "file" && !filepath.IsAbs(target) {
+			abs, err := filepath.Abs(target)
+			if err != nil {
+				return fmt.Errorf("catalog location %s: %w", target, err)
+			}
+			target = abs
+		}
+		opts.Locations = append(opts.Locations, catalog.LocationSpec{Type: l.Type, Target: target})
+	}
+	cat, err := catalog.New(s.store, opts)
+	if err != nil {
+		return err
+	}
+	s.catalog = cat
+	s.api.Handle("/api/catalog/", cat.Handler())
+	ctrls, err := cat.Controllers()
+	if err != nil {
+		return err
+	}
+	for _, c := range ctrls {
+		if err := s.manager.Add(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Store returns the object store, for components mounted by later features and tests.
@@ -173,6 +219,13 @@ func (s *Server) Run(ctx context.Context) error {
 	go func() {
 		defer wg.Done()
 		s.compactLoop(runCtx)
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := s.catalog.Start(runCtx); err != nil && runCtx.Err() == nil {
+			s.log.Error("catalog: registering configured locations failed", "err", err)
+		}
 	}()
 
 	var runErr error

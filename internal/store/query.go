@@ -59,15 +59,28 @@ func (s *Store) query(sel Selector) (Query, error) {
 // Query returns the objects matching sel in its order, and whether more follow. Every write
 // acknowledged before the call is reflected.
 func (s *Store) Query(ctx context.Context, sel Selector) ([]*api.Object, bool, error) {
+	objs, _, more, err := s.QueryPage(ctx, sel)
+	return objs, more, err
+}
+
+// WarmQueryIndex builds the query index now rather than on the first query (which would
+// otherwise wait for it).
+func (s *Store) WarmQueryIndex(ctx context.Context) error { return s.qi.ready(ctx) }
+
+// QueryPage is Query plus the number of all matches (ignoring offset and limit), from one
+// evaluation of the selection.
+func (s *Store) QueryPage(ctx context.Context, sel Selector) ([]*api.Object, int64, bool, error) {
 	q, err := s.query(sel)
 	if err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	if err := s.qi.ready(ctx); err != nil {
-		return nil, false, err
+		return nil, 0, false, err
 	}
 	s.qi.mu.RLock()
-	keys, more := s.qi.page(q, s.qi.match(q))
+	m := s.qi.match(q)
+	total := int64(m.GetCardinality())
+	keys, more := s.qi.page(q, m)
 	s.qi.mu.RUnlock()
 	out := make([]*api.Object, 0, len(keys))
 	for _, k := range keys {
@@ -76,15 +89,15 @@ func (s *Store) Query(ctx context.Context, sel Selector) ([]*api.Object, bool, e
 			continue // deleted since the index answered
 		}
 		if err != nil {
-			return nil, false, fmt.Errorf("query: read %s %s/%s: %w", k.resource, k.namespace, k.name, err)
+			return nil, 0, false, fmt.Errorf("query: read %s %s/%s: %w", k.resource, k.namespace, k.name, err)
 		}
 		obj, err := Decode(rec)
 		if err != nil {
-			return nil, false, err
+			return nil, 0, false, err
 		}
 		out = append(out, obj)
 	}
-	return out, more, nil
+	return out, total, more, nil
 }
 
 // QueryCount returns how many objects match sel, ignoring its offset and limit.

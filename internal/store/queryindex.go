@@ -159,7 +159,9 @@ func (qi *queryIndex) fail(err error) error {
 func (qi *queryIndex) follow(ch <-chan Event) {
 	for ev := range ch {
 		if ev.Type == api.EventError {
-			qi.s.log.Error("query index: watch ended; queries will rebuild the index", "err", ev.Err)
+			if api.ReasonOf(ev.Err) != api.ReasonServiceUnavailable { // not the store closing
+				qi.s.log.Error("query index: watch ended; queries will rebuild the index", "err", ev.Err)
+			}
 			qi.reset()
 			return
 		}
@@ -362,15 +364,24 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 				keys = append(keys, k)
 			}
 		}
-		var hits []*roaring.Bitmap
+		// Most matching values belong to one object: add those ids directly instead of
+		// merging thousands of one-element bitmaps.
+		hits := roaring.New()
+		var ids []uint32
 		for _, k := range keys {
 			for _, pid := range qi.keyValues[strings.ToLower(k)] {
-				if strings.Contains(qi.pairs[pid].value, term) {
-					hits = append(hits, qi.postings[pid])
+				if !strings.Contains(qi.pairs[pid].value, term) {
+					continue
+				}
+				if p := qi.postings[pid]; p.GetCardinality() == 1 {
+					ids = append(ids, p.Minimum())
+				} else {
+					hits.Or(p)
 				}
 			}
 		}
-		out.And(roaring.FastOr(hits...))
+		hits.AddMany(ids)
+		out.And(hits)
 	}
 	return out
 }
@@ -397,14 +408,14 @@ func (qi *queryIndex) fieldValue(id uint32, key string) (string, bool) {
 // sortKey is what an object is ordered by: its q.OrderBy field values, then namespace and
 // name. It is computed once per candidate, not once per comparison.
 type sortKey struct {
-	id     uint32
-	vals   []string
-	has    []bool
-	ns, nm string
+	id          uint32
+	vals        []string
+	has         []bool
+	ns, nm, res string
 }
 
 func (qi *queryIndex) sortKeyOf(q Query, id uint32) sortKey {
-	k := sortKey{id: id, ns: qi.objs[id].key.namespace, nm: qi.objs[id].key.name}
+	k := sortKey{id: id, ns: qi.objs[id].key.namespace, nm: qi.objs[id].key.name, res: qi.objs[id].key.resource}
 	if len(q.OrderBy) > 0 {
 		k.vals = make([]string, len(q.OrderBy))
 		k.has = make([]bool, len(q.OrderBy))
@@ -431,7 +442,10 @@ func lessKey(q Query, a, b *sortKey) bool {
 	if a.ns != b.ns {
 		return a.ns < b.ns
 	}
-	return a.nm < b.nm
+	if a.nm != b.nm {
+		return a.nm < b.nm
+	}
+	return a.res < b.res // objects of several kinds may share a name
 }
 
 // sortedPairs returns the pair ids of key in value order. Callers hold mu (read).
