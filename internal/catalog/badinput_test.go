@@ -49,7 +49,7 @@ func TestBadInput(t *testing.T) {
 		{name: "a string, not an object", bad: doc(head, "before") + "---\njust words\n---\n" + doc(head, "after"),
 			reason: ReasonParseError, message: "expected an object at the document root, got string", present: "component:default/after"},
 		{name: "syntax error after a valid document", bad: doc(head, "before") + "---\nkind: [unclosed\n",
-			reason: ReasonParseError, message: "line 2", present: "component:default/before"},
+			reason: ReasonParseError, message: "document 2 (line 9): did not find expected ',' or ']'", present: "component:default/before"},
 		{name: "fails validation", bad: "apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: inv\nspec:\n  type: service\n  lifecycle: production\n",
 			reason: ReasonInvalidEntity, message: "spec.owner: is required", absent: "component:default/inv"},
 		{name: "invalid name", bad: doc(head, "no spaces allowed"), reason: ReasonInvalidEntity, message: "metadata.name", absent: "component:default/no spaces allowed"},

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -94,16 +95,18 @@ func genCatalog(t testing.TB, dir string, files, perFile int) (string, map[strin
 }
 
 // peakRSS is the process's peak resident set size in MB (VmHWM).
-func peakRSS() float64 {
+func peakRSS() float64 { return procStatus("VmHWM:") }
+
+// rss is the process's resident set size now, in MB.
+func rss() float64 { return procStatus("VmRSS:") }
+
+func procStatus(field string) float64 {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "Rss") || strings.HasPrefix(line, "VmRSS") {
-			fmt.Fprintln(os.Stderr, line)
-		}
-		if strings.HasPrefix(line, "VmHWM:") {
+		if strings.HasPrefix(line, field) {
 			f := strings.Fields(line)
 			kb, _ := strconv.ParseFloat(f[1], 64)
 			return kb / 1024
@@ -183,19 +186,30 @@ func BenchmarkIngest100k(b *testing.B) {
 }
 
 // BenchmarkRefreshOneChangedFile changes one entity in one file of a 100,000-entity
-// catalog, calls Refresh for it, and measures until the change can be read from the store.
+// catalog, calls Refresh for it, and measures until the change can be read from the store,
+// 50 times (each in another file). The setup ingests 100,000 entities, so it runs once
+// whatever b.N is:
 //
-//	go test -run '^$' -bench BenchmarkRefreshOneChangedFile -benchtime 20x ./internal/catalog/
+//	go test -run '^$' -bench BenchmarkRefreshOneChangedFile -benchtime 1x ./internal/catalog/
 func BenchmarkRefreshOneChangedFile(b *testing.B) {
+	const refreshes = 50
 	dir := b.TempDir()
 	all, _ := genCatalog(b, dir, 100, 1000)
 	c := newCatalog(b, Options{FileRoots: []string{dir}})
 	runControllers(b, c)
 	ingest(b, c, all, 100_002)
 	ctx := context.Background()
+	// A refresh finds what a file yielded before through the store's query index, which a
+	// server has built long before (the catalog API uses it); build it outside the timing.
+	before, peakBefore := rss(), peakRSS()
+	if err := c.store.WarmQueryIndex(ctx); err != nil {
+		b.Fatal(err)
+	}
+	runtime.GC()
+	b.Logf("RSS before building the store's query index %.0f MB (peak %.0f MB), after %.0f MB", before, peakBefore, rss())
 	var lat []time.Duration
 	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < refreshes; i++ {
 		f := i % 100
 		file := filepath.Join(dir, "files", fmt.Sprintf("file-%03d.yaml", f))
 		data, err := os.ReadFile(file)
@@ -233,15 +247,4 @@ func BenchmarkRefreshOneChangedFile(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(peakRSS(), "peak-RSS-MB")
 	b.ReportMetric(0, "ns/op")
-}
-
-func BenchmarkIngestSmall(b *testing.B) {
-	dir := b.TempDir()
-	all, owns := genCatalog(b, dir, 10, 1000)
-	c := newCatalog(b, Options{FileRoots: []string{dir}})
-	runControllers(b, c)
-	took := ingest(b, c, all, 10_002)
-	checkOwners(b, c, owns)
-	b.ReportMetric(took.Seconds(), "s")
-	b.ReportMetric(peakRSS(), "peak-RSS-MB")
 }

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -47,6 +48,12 @@ func newCatalog(t testing.TB, opts Options) *Catalog {
 // runControllers runs the catalog's controllers until the test ends.
 func runControllers(t testing.TB, c *Catalog) {
 	t.Helper()
+	startControllers(t, c)
+}
+
+// startControllers runs the catalog's controllers until stop is called or the test ends.
+func startControllers(t testing.TB, c *Catalog) (stop func()) {
+	t.Helper()
 	ctls, err := c.Controllers()
 	if err != nil {
 		t.Fatal(err)
@@ -66,10 +73,15 @@ func runControllers(t testing.TB, c *Catalog) {
 		defer close(done)
 		_ = m.Start(ctx)
 	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			<-done
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
 
 // writeFiles writes name -> content below dir and returns dir.
@@ -220,3 +232,12 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 func isBadRequest(err error) bool { return api.ReasonOf(err) == api.ReasonBadRequest }
+
+func containsAll(s string, subs ...string) bool {
+	for _, sub := range subs {
+		if !strings.Contains(s, sub) {
+			return false
+		}
+	}
+	return true
+}

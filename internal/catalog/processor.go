@@ -18,7 +18,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/paved-dev/paved/api"
 	"github.com/paved-dev/paved/internal/catalog/entity"
@@ -47,12 +46,14 @@ type ProcessingError struct {
 	File     string `json:"file,omitempty"`
 	Document *int   `json:"documentIndex,omitempty"`
 	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
 	Entity   string `json:"entity,omitempty"`
 	Message  string `json:"message"`
 }
 
 // String is the error as one line: "file:/x.yaml document 2 (line 14): entity
-// component:default/a: message".
+// component:default/a: message", or for a file that cannot be read "file:/x.yaml: message
+// (a target of location:default/all)".
 func (e ProcessingError) String() string {
 	var b strings.Builder
 	if e.File != "" {
@@ -60,10 +61,21 @@ func (e ProcessingError) String() string {
 		if e.Document != nil {
 			fmt.Fprintf(&b, " document %d", *e.Document+1)
 		}
-		if e.Line > 0 {
+		switch {
+		case e.Line <= 0 || strings.Contains(e.Message, "(line "):
+		case e.Column > 0:
+			fmt.Fprintf(&b, " (line %d, column %d)", e.Line, e.Column)
+		default:
 			fmt.Fprintf(&b, " (line %d)", e.Line)
 		}
 		b.WriteString(": ")
+	}
+	if e.Reason == ReasonReadFailed {
+		b.WriteString(e.Message)
+		if e.Entity != "" {
+			b.WriteString(" (a target of " + e.Entity + ")")
+		}
+		return b.String()
 	}
 	if e.Entity != "" && !strings.Contains(e.Message, e.Entity) {
 		b.WriteString("entity " + e.Entity + ": ")
@@ -216,7 +228,6 @@ type run struct {
 	opts    runOptions
 	origin  target
 	owner   api.OwnerReference
-	locID   string
 	rootRef string
 
 	// Decisions are made by one goroutine, in the order the files are met; reading,
@@ -240,12 +251,11 @@ type run struct {
 
 type runStats struct {
 	Created, Updated, Unchanged, Deleted, Orphaned, Conflicts int
-	LastWrite                                                 time.Time
 }
 
-// pending is an entity the run yields, checked and ready to write. The object is kept
-// encoded: a run of 100,000 entities holds them all until it writes, and JSON is a
-// third of the size of the decoded form.
+// pending is an entity the run yields, checked and ready to write. A run holds every new
+// or changed entity until it writes (see link), so the object is kept encoded, and the
+// objects of one file compressed together (a tenth of the decoded size).
 type pending struct {
 	ref    string
 	data   []byte // the object as JSON, without relations; or, in block:
@@ -337,7 +347,16 @@ type fileTask struct {
 	done chan struct{}
 	err  error
 	docs []docResult
+	// What the location stored from this file before (refreshes of one file only).
+	exDone chan struct{}
+	ex     map[string]*existingEntity
+	exOK   bool
+	exErr  error
 }
+
+// perFile reports whether the run finds what the location stored before file by file
+// (a refresh of one file) rather than all at once (a full run).
+func (r *run) perFile() bool { return !r.opts.full && !r.opts.dryRun }
 
 // docResult is one document of a file after reading, parsing and checking.
 type docResult struct {
@@ -357,7 +376,7 @@ type childTarget struct {
 }
 
 func newRun(ctx context.Context, c *Catalog, origin target, owner api.OwnerReference, opts runOptions) *run {
-	return &run{c: c, ctx: ctx, opts: opts, origin: origin, owner: owner, locID: owner.Name,
+	return &run{c: c, ctx: ctx, opts: opts, origin: origin, owner: owner,
 		rootRef:    entity.CompoundRef{Kind: "Location", Namespace: entity.DefaultNamespace, Name: generatedName(origin)}.String(),
 		yielded:    map[string]string{},
 		visited:    map[string]bool{},
@@ -467,6 +486,13 @@ func (r *run) walk(root *fileTask) error {
 					defer func() { <-workers; close(t.done) }()
 					r.load(t)
 				}()
+				if r.perFile() {
+					t.exDone = make(chan struct{})
+					go func() {
+						defer close(t.exDone)
+						t.ex, t.exOK, t.exErr = r.queryFile(t.t.key())
+					}()
+				}
 			})
 		}
 		t := queue[i]
@@ -499,13 +525,12 @@ func (r *run) load(t *fileTask) {
 		d := &docs[i]
 		if d.Err != nil {
 			idx := d.Index
-			line := d.Line
+			pe := &ProcessingError{Reason: ReasonParseError, File: t.t.key(), Document: &idx, Line: d.Line, Message: d.Err.Error()}
 			var se *entity.SyntaxError
 			if errors.As(d.Err, &se) && se.Line > 0 {
-				line = se.Line
+				pe.Line, pe.Column, pe.Message = se.Line, se.Column, se.Msg
 			}
-			t.docs = append(t.docs, docResult{index: d.Index, line: line, err: &ProcessingError{Reason: ReasonParseError,
-				File: t.t.key(), Document: &idx, Line: line, Message: d.Err.Error()}})
+			t.docs = append(t.docs, docResult{index: d.Index, line: pe.Line, err: pe})
 			continue
 		}
 		res := r.check(d.Entity, t.t, d.Index, d.Line, d.Locate)
@@ -684,8 +709,8 @@ func (r *run) handle(t *fileTask, isRoot bool) ([]*fileTask, error) {
 		r.protected[key] = true
 		return nil, nil
 	}
-	if !r.opts.full && !r.opts.dryRun && !r.ownedAll {
-		if err := r.loadFile(key); err != nil {
+	if r.perFile() && !r.ownedAll {
+		if err := r.loadFile(t); err != nil {
 			return nil, err
 		}
 	}
@@ -828,40 +853,56 @@ func (r *run) loadOwned() error {
 	return nil
 }
 
-// loadFile adds to the summary the entities of this location that came from file, found
-// through the search index on backstage.io/managed-by-location.
-func (r *run) loadFile(file string) error {
+// queryFile finds the entities of this location that came from file, through the search
+// index on backstage.io/managed-by-location. ok is false for a key too long to be indexed.
+func (r *run) queryFile(file string) (found map[string]*existingEntity, ok bool, err error) {
+	found = map[string]*existingEntity{}
 	if r.owner.UID == "" {
-		return nil
+		return found, true, nil
 	}
 	if len(file) > entity.MaxSearchValueLength {
-		return r.loadOwned() // too long to be indexed
+		return nil, false, nil
 	}
 	key := "metadata.annotations." + entity.AnnotationManagedByLocation
 	for offset := 0; ; {
 		objs, more, err := r.c.store.Query(r.ctx, store.Selector{Kinds: r.c.resourceKinds,
 			Filter: [][]store.FieldRequirement{{{Key: key, Values: []string{file}}}}, Offset: offset, Limit: 5000})
 		if err != nil {
-			return fmt.Errorf("find the entities of %s: %w", file, err)
+			return nil, false, fmt.Errorf("find the entities of %s: %w", file, err)
 		}
 		for _, o := range objs {
 			own, ok := locationOwner(o)
 			if !ok || own.UID != r.owner.UID || o.Metadata.Annotations[entity.AnnotationManagedByLocation] != file {
 				continue
 			}
-			ref := canonicalRef(o)
-			if r.existing[ref] != nil {
-				continue
-			}
 			if ex, err := r.c.toExisting(o); err == nil {
-				r.existing[ref] = ex
+				found[canonicalRef(o)] = ex
 			}
 		}
 		if !more {
-			return nil
+			return found, true, nil
 		}
 		offset += len(objs)
 	}
+}
+
+// loadFile adds to the summary what queryFile found for a file (started when the file
+// was, so that the query runs while the file is read and parsed).
+func (r *run) loadFile(t *fileTask) error {
+	<-t.exDone
+	if t.exErr != nil {
+		return t.exErr
+	}
+	if !t.exOK {
+		return r.loadOwned() // a key too long to be indexed: read them all
+	}
+	for ref, ex := range t.ex {
+		if r.existing[ref] == nil {
+			r.existing[ref] = ex
+		}
+	}
+	t.ex = nil
+	return nil
 }
 
 // link tells the stitcher the relations of every entity the run is about to write,
@@ -952,12 +993,6 @@ func parallel[T any](ctx context.Context, items []T, n int, fn func(T)) {
 	wg.Wait()
 }
 
-func (r *run) noteWrite() {
-	r.mu.Lock()
-	r.stats.LastWrite = time.Now()
-	r.mu.Unlock()
-}
-
 func (r *run) createBatch(b []*pending) {
 	objs := make([]*api.Object, len(b))
 	for i, p := range b {
@@ -982,7 +1017,6 @@ func (r *run) createBatch(b []*pending) {
 	r.mu.Lock()
 	r.stats.Created += created
 	r.mu.Unlock()
-	r.noteWrite()
 }
 
 func (r *run) writeFailed(p *pending, err error) {
@@ -1020,7 +1054,6 @@ func (r *run) update(p *pending, cur *api.Object) {
 					r.mu.Lock()
 					r.stats.Created++
 					r.mu.Unlock()
-					r.noteWrite()
 					return
 				}
 				continue
@@ -1068,7 +1101,7 @@ func (r *run) update(p *pending, cur *api.Object) {
 			}
 		}
 		next.Metadata.OwnerReferences = append(next.Metadata.OwnerReferences, r.owner)
-		next.Relations = r.c.keepIncoming(cur, r.relations(p))
+		next.Relations = r.c.keepIncoming(cur, r.relations(p), r.yielded)
 		_, err := r.c.store.Update(r.ctx, next)
 		if api.IsConflict(err) && attempt < 5 {
 			cur = nil
@@ -1081,21 +1114,21 @@ func (r *run) update(p *pending, cur *api.Object) {
 		r.mu.Lock()
 		r.stats.Updated++
 		r.mu.Unlock()
-		r.noteWrite()
 		return
 	}
 }
 
 // keepIncoming returns want plus the relations cur has that its own spec does not imply
-// (the inverses of other entities' relations, which the stitcher wrote).
-func (c *Catalog) keepIncoming(cur *api.Object, want []api.Relation) []api.Relation {
+// (the inverses of other entities' relations, which the stitcher wrote), except those
+// from sources in fresh, whose relations want already has as they are now.
+func (c *Catalog) keepIncoming(cur *api.Object, want []api.Relation, fresh map[string]string) []api.Relation {
 	own := map[api.Relation]bool{}
 	for _, rel := range c.outgoingOf(cur) {
 		own[rel] = true
 	}
 	out := slices.Clone(want)
 	for _, rel := range cur.Relations {
-		if !own[rel] {
+		if _, known := fresh[rel.TargetRef]; !own[rel] && !known {
 			out = append(out, rel)
 		}
 	}
@@ -1336,6 +1369,7 @@ func sortRelations(rs []api.Relation) []api.Relation {
 // indexing refuses it the same way (entity.SearchRows), which this checks more cheaply.
 func keyCaseClash(e *entity.Entity) error {
 	seen := map[string]string{}
+	seenItem := map[string]bool{}
 	var clashes []string
 	add := func(k string) {
 		lk := strings.ToLower(k)
@@ -1362,7 +1396,11 @@ func keyCaseClash(e *entity.Entity) error {
 			for _, item := range t {
 				visit(path, item)
 				if s, ok := item.(string); ok {
-					add(path + "." + s)
+					// Array items differing only in case are one key (as SearchRows has it).
+					if k := path + "." + s; !seenItem[strings.ToLower(k)] {
+						seenItem[strings.ToLower(k)] = true
+						add(k)
+					}
 				}
 			}
 		default:

@@ -238,18 +238,15 @@ func (x *relIndex) setOwnLocked(src string, own []api.Relation) []refID {
 	sid := x.id(src)
 	want := x.toRels(own)
 	n := x.nodes[sid]
-	old := n.own
-	n.own = make([]rel, 0, len(want))
-	for _, r := range old {
-		if slices.Contains(want, r) {
-			n.own = append(n.own, r)
-		}
-	}
+	// One relation at a time, each checked just before and after its own change: with
+	// self-relations (dependsOn itself, whose inverse is its own dependencyOf) the order
+	// matters.
 	var changed []refID
-	for _, r := range old {
+	for _, r := range slices.Clone(n.own) {
 		if slices.Contains(want, r) {
 			continue
 		}
+		n.own = slices.DeleteFunc(n.own, func(o rel) bool { return o == r })
 		if !x.has(n, r.typ, r.to) {
 			n.sum -= x.hashOf(r.typ, r.to)
 		}

@@ -25,8 +25,6 @@ import (
 // so an ingestion whose writer already got the relations right costs the stitcher no
 // write at all.
 
-var debugStitch = false
-
 // stitcher is the controller that writes the relations the index says are missing. Its
 // index is fed by one watch of every kind, so it sees the changes of all kinds in the
 // store's revision order and its decisions are those of one consistent moment; a
@@ -292,9 +290,6 @@ func (s *stitcher) reconcile(ctx context.Context, req controller.Request) (contr
 		want := x.desired(ref, s.c.outgoingOf(obj))
 		if slices.Equal(want, sortRelations(slices.Clone(obj.Relations))) {
 			return controller.Result{}, nil
-		}
-		if debugStitch {
-			s.c.log.Info("stitch diff", "ref", ref, "want", want, "have", obj.Relations)
 		}
 		obj.Relations = want
 		_, err = s.c.store.Update(ctx, obj)
