@@ -223,6 +223,10 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// Build the query index now, so the first catalog query does not wait for it.
+		if err := s.store.WarmQueryIndex(runCtx); err != nil && runCtx.Err() == nil {
+			s.log.Warn("query index: warm-up failed; the first query will build it", "err", err)
+		}
 		if err := s.catalog.Start(runCtx); err != nil && runCtx.Err() == nil {
 			s.log.Error("catalog: registering configured locations failed", "err", err)
 		}

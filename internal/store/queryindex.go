@@ -40,7 +40,8 @@ type queryIndex struct {
 
 	pairIDs   map[pairKey]uint32
 	pairs     []pair
-	postings  []*roaring.Bitmap
+	postings  []posting
+	keyNames  map[string]string   // interned keys: every row of a key shares one string
 	keyValues map[string][]uint32 // pair ids of a key, for facets and full text
 	// sorted caches keyValues[key] ordered by value, for ordered queries; an entry is
 	// dropped when the key gets a new value. Guarded by sortMu (readers fill it).
@@ -59,13 +60,72 @@ type objEntry struct {
 type pairKey struct{ key, value string }
 
 type pair struct {
-	key, value, original string
+	key, value string
+	original   string // "" when equal to value
+}
+
+// posting is the set of objects having one (key, value) pair. Most pairs (uids, names,
+// titles) belong to one object, so that case costs no bitmap: a bitmap is made only when a
+// second object joins, which keeps 100,000 entities' index in tens of megabytes.
+type posting struct {
+	bm  *roaring.Bitmap
+	one uint32
+	has bool // one is set (only while bm is nil)
+}
+
+func (p *posting) add(id uint32) {
+	switch {
+	case p.bm != nil:
+		p.bm.Add(id)
+	case !p.has:
+		p.one, p.has = id, true
+	case p.one != id:
+		p.bm = roaring.BitmapOf(p.one, id)
+		p.has = false
+	}
+}
+
+func (p *posting) remove(id uint32) {
+	if p.bm != nil {
+		p.bm.Remove(id)
+	} else if p.has && p.one == id {
+		p.has = false
+	}
+}
+
+func (p *posting) contains(id uint32) bool {
+	if p.bm != nil {
+		return p.bm.Contains(id)
+	}
+	return p.has && p.one == id
+}
+
+func (p *posting) andCardinality(m *roaring.Bitmap) uint64 {
+	if p.bm != nil {
+		return p.bm.AndCardinality(m)
+	}
+	if p.has && m.Contains(p.one) {
+		return 1
+	}
+	return 0
+}
+
+// bitmap returns the set as a bitmap (a fresh one for the single-object case; do not
+// modify the result).
+func (p *posting) bitmap() *roaring.Bitmap {
+	if p.bm != nil {
+		return p.bm
+	}
+	if p.has {
+		return roaring.BitmapOf(p.one)
+	}
+	return roaring.New()
 }
 
 func newQueryIndex(s *Store) *queryIndex {
 	return &queryIndex{s: s, caught: make(chan struct{}), ids: map[objKey]uint32{},
 		byResource: map[string]*roaring.Bitmap{}, byNamespace: map[string]*roaring.Bitmap{}, byKey: map[string]*roaring.Bitmap{},
-		pairIDs: map[pairKey]uint32{}, keyValues: map[string][]uint32{}, sorted: map[string][]uint32{}}
+		pairIDs: map[pairKey]uint32{}, keyValues: map[string][]uint32{}, sorted: map[string][]uint32{}, keyNames: map[string]string{}}
 }
 
 // indexedKind finds the indexed kind that owns a resource.
@@ -188,7 +248,7 @@ func (qi *queryIndex) reset() {
 	qi.started, qi.rev, qi.err = false, 0, nil
 	qi.ids, qi.objs = fresh.ids, nil
 	qi.byResource, qi.byNamespace, qi.byKey = fresh.byResource, fresh.byNamespace, fresh.byKey
-	qi.pairIDs, qi.pairs, qi.postings, qi.keyValues = fresh.pairIDs, nil, nil, fresh.keyValues
+	qi.pairIDs, qi.pairs, qi.postings, qi.keyValues, qi.keyNames = fresh.pairIDs, nil, nil, fresh.keyValues, fresh.keyNames
 	qi.sortMu.Lock()
 	qi.sorted = map[string][]uint32{}
 	qi.sortMu.Unlock()
@@ -230,23 +290,33 @@ func (qi *queryIndex) put(key objKey, rows []kinds.IndexRow) {
 	bitmapOf(qi.byResource, key.resource).Add(id)
 	bitmapOf(qi.byNamespace, key.namespace).Add(id)
 	for _, r := range rows {
-		pk := pairKey{r.Key, r.Value}
+		k, ok := qi.keyNames[r.Key]
+		if !ok {
+			k = strings.Clone(r.Key)
+			qi.keyNames[k] = k
+		}
+		pk := pairKey{k, r.Value}
 		pid, ok := qi.pairIDs[pk]
 		if !ok {
 			pid = uint32(len(qi.pairs))
+			pk.value = strings.Clone(r.Value) // do not keep the caller's row buffers alive
 			qi.pairIDs[pk] = pid
-			qi.pairs = append(qi.pairs, pair{key: r.Key, value: r.Value, original: r.Original})
-			qi.postings = append(qi.postings, roaring.New())
-			qi.keyValues[r.Key] = append(qi.keyValues[r.Key], pid)
+			orig := ""
+			if r.Original != r.Value {
+				orig = strings.Clone(r.Original)
+			}
+			qi.pairs = append(qi.pairs, pair{key: k, value: pk.value, original: orig})
+			qi.postings = append(qi.postings, posting{})
+			qi.keyValues[k] = append(qi.keyValues[k], pid)
 			qi.sortMu.Lock()
-			delete(qi.sorted, r.Key)
+			delete(qi.sorted, k)
 			qi.sortMu.Unlock()
 		}
-		if qi.postings[pid].Contains(id) {
+		if qi.postings[pid].contains(id) {
 			continue
 		}
-		qi.postings[pid].Add(id)
-		bitmapOf(qi.byKey, r.Key).Add(id)
+		qi.postings[pid].add(id)
+		bitmapOf(qi.byKey, k).Add(id)
 		e.pairs = append(e.pairs, pid)
 	}
 }
@@ -272,7 +342,7 @@ func (qi *queryIndex) unlink(id uint32) {
 		b.Remove(id)
 	}
 	for _, pid := range e.pairs {
-		qi.postings[pid].Remove(id)
+		qi.postings[pid].remove(id)
 		if b := qi.byKey[qi.pairs[pid].key]; b != nil {
 			b.Remove(id)
 		}
@@ -338,7 +408,7 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 					var vs []*roaring.Bitmap
 					for _, v := range r.Values {
 						if pid, ok := qi.pairIDs[pairKey{r.Key, v}]; ok {
-							vs = append(vs, qi.postings[pid])
+							vs = append(vs, qi.postings[pid].bitmap())
 						}
 					}
 					req = roaring.FastOr(vs...)
@@ -373,10 +443,12 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 				if !strings.Contains(qi.pairs[pid].value, term) {
 					continue
 				}
-				if p := qi.postings[pid]; p.GetCardinality() == 1 {
-					ids = append(ids, p.Minimum())
+				if p := &qi.postings[pid]; p.bm == nil {
+					if p.has {
+						ids = append(ids, p.one)
+					}
 				} else {
-					hits.Or(p)
+					hits.Or(p.bm)
 				}
 			}
 		}
@@ -544,10 +616,10 @@ func (qi *queryIndex) pageByWalk(q Query, m *roaring.Bitmap, top, want, n int) (
 		if o.Desc {
 			pid = pids[len(pids)-1-i]
 		}
-		if qi.postings[pid].AndCardinality(m) == 0 {
+		if qi.postings[pid].andCardinality(m) == 0 {
 			continue
 		}
-		take(roaring.And(qi.postings[pid], m))
+		take(roaring.And(qi.postings[pid].bitmap(), m))
 	}
 	if len(keys) < top {
 		// Objects without the field come last.
@@ -590,8 +662,13 @@ func (h *keyHeap) Pop() any {
 func (qi *queryIndex) facets(m *roaring.Bitmap, key string) []FacetCount {
 	counts := map[string]int64{}
 	for _, pid := range qi.keyValues[key] {
-		if c := qi.postings[pid].AndCardinality(m); c > 0 {
-			counts[qi.pairs[pid].original] += int64(c)
+		if c := qi.postings[pid].andCardinality(m); c > 0 {
+			p := qi.pairs[pid]
+			orig := p.original
+			if orig == "" {
+				orig = p.value
+			}
+			counts[orig] += int64(c)
 		}
 	}
 	out := make([]FacetCount, 0, len(counts))

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -71,11 +72,17 @@ func BenchmarkQuery100k(b *testing.B) {
 		}
 	}
 	b.Logf("loaded 100,000 indexed objects in %v", time.Since(start))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
 	start = time.Now()
 	if err := s.WarmQueryIndex(ctx); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("built the query index in %v", time.Since(start))
+	built := time.Since(start)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.Logf("built the query index in %v; it holds %.0f MB of heap", built, float64(after.HeapInuse-before.HeapInuse)/(1<<20))
 	sel := store.Selector{Kinds: []*kinds.Kind{ek}, Limit: 20, OrderBy: []store.Order{{Key: "metadata.name"}},
 		Filter: [][]store.FieldRequirement{{{Key: "kind", Values: []string{"component"}}, {Key: "spec.type", Values: []string{"service"}}}}}
 	b.Run("two-field-filter-page-and-count", func(b *testing.B) {
