@@ -206,7 +206,10 @@ func BenchmarkRefreshOneChangedFile(b *testing.B) {
 		b.Fatal(err)
 	}
 	runtime.GC()
-	b.Logf("RSS before building the store's query index %.0f MB (peak %.0f MB), after %.0f MB", before, peakBefore, rss())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.Logf("RSS before building the store's query index %.0f MB (peak %.0f MB), after %.0f MB; live heap %.0f MB",
+		before, peakBefore, rss(), float64(ms.HeapInuse)/(1<<20))
 	var lat []time.Duration
 	b.ResetTimer()
 	for i := 0; i < refreshes; i++ {
