@@ -122,7 +122,7 @@ func TestServeApplyGetExamples(t *testing.T) {
 		t.Errorf("admin-token mode %v, want 0600", info.Mode().Perm())
 	}
 	env := []string{"PAVED_SERVER=http://" + p.addr, "PAVED_DATA=" + p.data}
-	out, err := runCLI(t, bin, env, "apply", "-f", "../../examples/")
+	out, err := runCLI(t, bin, env, "apply", "-f", "../../examples/platform/")
 	if err != nil {
 		t.Fatalf("apply examples: %v\n%s", err, out)
 	}
