@@ -6,7 +6,7 @@ DATA ?= .paved
 
 # Packages where concurrency lives; their tests run with the race detector. This is a regular
 # expression over `go list ./...`, so a package that does not exist yet is simply not there.
-RACE_PKGS := /internal/(store|controller|apiserver|leader|gc)(/|$$)
+RACE_PKGS := /internal/(store|controller|apiserver|leader|gc|catalog)(/|$$)
 
 .PHONY: build run test bench bench-catalog fmt clean
 
