@@ -571,19 +571,7 @@ func (qi *queryIndex) page(q Query, m *roaring.Bitmap) ([]objKey, bool) {
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return lessKey(q, &keys[i], &keys[j]) })
-	if q.Offset < len(keys) {
-		keys = keys[q.Offset:]
-	} else {
-		keys = nil
-	}
-	if len(keys) > want {
-		keys = keys[:want]
-	}
-	out := make([]objKey, len(keys))
-	for i, k := range keys {
-		out[i] = qi.objs[k.id].key
-	}
-	return out, q.Offset+len(out) < n
+	return qi.window(keys, q.Offset, want, n)
 }
 
 // pageByWalk answers an ordered page by walking the first order key's values in order and
@@ -627,8 +615,13 @@ func (qi *queryIndex) pageByWalk(q Query, m *roaring.Bitmap, top, want, n int) (
 		rest.AndNot(orEmpty(qi.byKey[o.Key]))
 		take(rest)
 	}
-	if q.Offset < len(keys) {
-		keys = keys[q.Offset:]
+	return qi.window(keys, q.Offset, want, n)
+}
+
+// window cuts [offset, offset+want) out of ordered keys; more says whether matches follow.
+func (qi *queryIndex) window(keys []sortKey, offset, want, n int) ([]objKey, bool) {
+	if offset < len(keys) {
+		keys = keys[offset:]
 	} else {
 		keys = nil
 	}
@@ -639,7 +632,7 @@ func (qi *queryIndex) pageByWalk(q Query, m *roaring.Bitmap, top, want, n int) (
 	for i, k := range keys {
 		out[i] = qi.objs[k.id].key
 	}
-	return out, q.Offset+len(out) < n
+	return out, offset+len(out) < n
 }
 
 // keyHeap is a max-heap of sort keys (the root is the last of the kept ones).
