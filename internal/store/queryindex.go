@@ -38,10 +38,12 @@ type queryIndex struct {
 	byNamespace map[string]*roaring.Bitmap
 	byKey       map[string]*roaring.Bitmap // objects having any row for the key
 
-	pairIDs   map[pairKey]uint32
+	keyIDs    map[string]uint32   // index key -> key id
+	keyList   []string            // by key id
+	valueIDs  []map[string]uint32 // by key id: value -> pair id (the string is the pair's own)
+	originals map[uint32]string   // pair id -> value as written, where it differs in case
 	pairs     []pair
 	postings  []posting
-	keyNames  map[string]string   // interned keys: every row of a key shares one string
 	keyValues map[string][]uint32 // pair ids of a key, for facets and full text
 	// sorted caches keyValues[key] ordered by value, for ordered queries; an entry is
 	// dropped when the key gets a new value. Guarded by sortMu (readers fill it).
@@ -57,11 +59,10 @@ type objEntry struct {
 	live  bool
 }
 
-type pairKey struct{ key, value string }
-
+// pair is one (key, value) of the index; 24 bytes, as there are millions of them.
 type pair struct {
-	key, value string
-	original   string // "" when equal to value
+	value string
+	keyID uint32
 }
 
 // posting is the set of objects having one (key, value) pair. Most pairs (uids, names,
@@ -125,7 +126,7 @@ func (p *posting) bitmap() *roaring.Bitmap {
 func newQueryIndex(s *Store) *queryIndex {
 	return &queryIndex{s: s, caught: make(chan struct{}), ids: map[objKey]uint32{},
 		byResource: map[string]*roaring.Bitmap{}, byNamespace: map[string]*roaring.Bitmap{}, byKey: map[string]*roaring.Bitmap{},
-		pairIDs: map[pairKey]uint32{}, keyValues: map[string][]uint32{}, sorted: map[string][]uint32{}, keyNames: map[string]string{}}
+		keyIDs: map[string]uint32{}, originals: map[uint32]string{}, keyValues: map[string][]uint32{}, sorted: map[string][]uint32{}}
 }
 
 // indexedKind finds the indexed kind that owns a resource.
@@ -248,7 +249,8 @@ func (qi *queryIndex) reset() {
 	qi.started, qi.rev, qi.err = false, 0, nil
 	qi.ids, qi.objs = fresh.ids, nil
 	qi.byResource, qi.byNamespace, qi.byKey = fresh.byResource, fresh.byNamespace, fresh.byKey
-	qi.pairIDs, qi.pairs, qi.postings, qi.keyValues, qi.keyNames = fresh.pairIDs, nil, nil, fresh.keyValues, fresh.keyNames
+	qi.keyIDs, qi.keyList, qi.valueIDs, qi.originals = fresh.keyIDs, nil, nil, fresh.originals
+	qi.pairs, qi.postings, qi.keyValues = nil, nil, fresh.keyValues
 	qi.sortMu.Lock()
 	qi.sorted = map[string][]uint32{}
 	qi.sortMu.Unlock()
@@ -290,22 +292,24 @@ func (qi *queryIndex) put(key objKey, rows []kinds.IndexRow) {
 	bitmapOf(qi.byResource, key.resource).Add(id)
 	bitmapOf(qi.byNamespace, key.namespace).Add(id)
 	for _, r := range rows {
-		k, ok := qi.keyNames[r.Key]
+		kid, ok := qi.keyIDs[r.Key]
 		if !ok {
-			k = strings.Clone(r.Key)
-			qi.keyNames[k] = k
+			kid = uint32(len(qi.keyList))
+			k := strings.Clone(r.Key)
+			qi.keyIDs[k] = kid
+			qi.keyList = append(qi.keyList, k)
+			qi.valueIDs = append(qi.valueIDs, map[string]uint32{})
 		}
-		pk := pairKey{k, r.Value}
-		pid, ok := qi.pairIDs[pk]
+		k := qi.keyList[kid]
+		pid, ok := qi.valueIDs[kid][r.Value]
 		if !ok {
 			pid = uint32(len(qi.pairs))
-			pk.value = strings.Clone(r.Value) // do not keep the caller's row buffers alive
-			qi.pairIDs[pk] = pid
-			orig := ""
+			v := strings.Clone(r.Value) // do not keep the caller's row buffers alive
+			qi.valueIDs[kid][v] = pid
 			if r.Original != r.Value {
-				orig = strings.Clone(r.Original)
+				qi.originals[pid] = strings.Clone(r.Original)
 			}
-			qi.pairs = append(qi.pairs, pair{key: k, value: pk.value, original: orig})
+			qi.pairs = append(qi.pairs, pair{value: v, keyID: kid})
 			qi.postings = append(qi.postings, posting{})
 			qi.keyValues[k] = append(qi.keyValues[k], pid)
 			qi.sortMu.Lock()
@@ -343,7 +347,7 @@ func (qi *queryIndex) unlink(id uint32) {
 	}
 	for _, pid := range e.pairs {
 		qi.postings[pid].remove(id)
-		if b := qi.byKey[qi.pairs[pid].key]; b != nil {
+		if b := qi.byKey[qi.keyList[qi.pairs[pid].keyID]]; b != nil {
 			b.Remove(id)
 		}
 	}
@@ -407,7 +411,7 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 				} else {
 					var vs []*roaring.Bitmap
 					for _, v := range r.Values {
-						if pid, ok := qi.pairIDs[pairKey{r.Key, v}]; ok {
+						if pid, ok := qi.pairID(r.Key, v); ok {
 							vs = append(vs, qi.postings[pid].bitmap())
 						}
 					}
@@ -465,12 +469,26 @@ func orEmpty(b *roaring.Bitmap) *roaring.Bitmap {
 	return b
 }
 
+// pairID finds the pair of (key, value).
+func (qi *queryIndex) pairID(key, value string) (uint32, bool) {
+	kid, ok := qi.keyIDs[key]
+	if !ok {
+		return 0, false
+	}
+	pid, ok := qi.valueIDs[kid][value]
+	return pid, ok
+}
+
 // fieldValue is the smallest value of key among an object's rows, or "" if it has none.
 func (qi *queryIndex) fieldValue(id uint32, key string) (string, bool) {
 	best, found := "", false
+	kid, ok := qi.keyIDs[key]
+	if !ok {
+		return "", false
+	}
 	for _, pid := range qi.objs[id].pairs {
 		p := qi.pairs[pid]
-		if p.key == key && (!found || p.value < best) {
+		if p.keyID == kid && (!found || p.value < best) {
 			best, found = p.value, true
 		}
 	}
@@ -656,10 +674,9 @@ func (qi *queryIndex) facets(m *roaring.Bitmap, key string) []FacetCount {
 	counts := map[string]int64{}
 	for _, pid := range qi.keyValues[key] {
 		if c := qi.postings[pid].andCardinality(m); c > 0 {
-			p := qi.pairs[pid]
-			orig := p.original
-			if orig == "" {
-				orig = p.value
+			orig, ok := qi.originals[pid]
+			if !ok {
+				orig = qi.pairs[pid].value
 			}
 			counts[orig] += int64(c)
 		}

@@ -38,7 +38,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock for timestamps; tests may fix it.
 	Now func() time.Time
-	// WatchCacheSize is how many recent events are kept in memory for watchers (default 20000).
+	// WatchCacheSize is how many recent events are kept in memory for watchers (default 5000);
+	// a watcher further behind reads the event log from the database.
 	WatchCacheSize int
 }
 
@@ -52,7 +53,7 @@ func New(be Backend, reg *kinds.Registry, opts Options) *Store {
 		opts.Now = time.Now
 	}
 	if opts.WatchCacheSize <= 0 {
-		opts.WatchCacheSize = 20000
+		opts.WatchCacheSize = 5000
 	}
 	s := &Store{be: be, kinds: reg, log: opts.Logger, now: opts.Now}
 	s.hub = newHub(be, opts.WatchCacheSize, opts.Logger)
