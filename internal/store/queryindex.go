@@ -4,6 +4,8 @@ import (
 	"container/heap"
 	"context"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"sync"
@@ -157,6 +159,7 @@ func (qi *queryIndex) start(ctx context.Context) error {
 		}
 	}
 	var startRev int64
+	built, lastGC := 0, 0
 	for res, k := range resources {
 		q := Query{Resource: res, Limit: 5000}
 		first := true
@@ -179,7 +182,14 @@ func (qi *queryIndex) start(ctx context.Context) error {
 				}
 				qi.put(objKey{res, r.Namespace, r.Name}, k.Index(obj))
 			}
+			built += len(recs)
 			qi.mu.Unlock()
+			if built-lastGC >= 25_000 {
+				// Decoding every object makes garbage many times the index's size; collect
+				// it as we go so that building the index does not double the process's RSS.
+				runtime.GC()
+				lastGC = built
+			}
 			if !more || len(recs) == 0 {
 				break
 			}
@@ -204,6 +214,9 @@ func (qi *queryIndex) start(ctx context.Context) error {
 	qi.advance(startRev)
 	n := len(qi.ids)
 	qi.mu.Unlock()
+	if built >= 25_000 {
+		debug.FreeOSMemory() // give the build's garbage back to the OS
+	}
 	qi.s.log.Info("query index built", "objects", n, "took", time.Since(began).Round(time.Millisecond))
 	go qi.follow(ch)
 	return nil
