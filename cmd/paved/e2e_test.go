@@ -168,7 +168,7 @@ func TestSIGTERMFinishesInFlightRequests(t *testing.T) {
 	if _, err := pw.Write([]byte(body[:40])); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // the request is now being read by the server
+	time.Sleep(time.Second) // the request is now being read by the server (generous: CI machines are busy)
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
