@@ -98,6 +98,7 @@ type Query struct {
 	// index, not by backends.
 	Resources []string
 	Filter    [][]FieldRequirement
+	Where     *Expr
 	FullText  *FullText
 	OrderBy   []Order
 	Offset    int
@@ -117,6 +118,17 @@ type Query struct {
 type FieldRequirement struct {
 	Key    string
 	Values []string
+}
+
+// Expr is a boolean predicate over index rows, for what Filter cannot say (negation,
+// nesting). Exactly one form is set: All (every child matches; none: everything), Any (at
+// least one child matches; none: nothing), Not, or a field test as FieldRequirement's.
+type Expr struct {
+	All    []*Expr
+	Any    []*Expr
+	Not    *Expr
+	Key    string
+	Values []string // empty: the object has any row for Key
 }
 
 // FullText is a case-insensitive substring search over index rows.

@@ -17,7 +17,10 @@ type Selector struct {
 	Namespace string
 	// Filter: any clause may match; every requirement of a clause must. Keys and values
 	// are lower-cased here.
-	Filter   [][]FieldRequirement
+	Filter [][]FieldRequirement
+	// Where, if set, must match too (ANDed with Filter). Keys and values are lower-cased
+	// here; at most MaxExprNodes nodes, MaxExprDepth deep.
+	Where    *Expr
 	FullText *FullText
 	// OrderBy sorts by index rows (objects without the field last), then by namespace and
 	// name.
@@ -42,6 +45,14 @@ func (s *Store) query(sel Selector) (Query, error) {
 	}
 	for _, o := range sel.OrderBy {
 		q.OrderBy = append(q.OrderBy, Order{Key: strings.ToLower(o.Key), Desc: o.Desc})
+	}
+	if sel.Where != nil {
+		nodes := 0
+		w, err := lowerExpr(sel.Where, 1, &nodes)
+		if err != nil {
+			return Query{}, err
+		}
+		q.Where = w
 	}
 	for _, clause := range sel.Filter {
 		c := make([]FieldRequirement, len(clause))
@@ -126,4 +137,70 @@ func (s *Store) QueryFacets(ctx context.Context, sel Selector, key string) ([]Fa
 	s.qi.mu.RLock()
 	defer s.qi.mu.RUnlock()
 	return s.qi.facets(s.qi.match(q), strings.ToLower(key)), nil
+}
+
+// Limits on a query predicate, so that a hostile query cannot make the index work for long.
+const (
+	MaxExprNodes = 1000
+	MaxExprDepth = 32
+)
+
+// lowerExpr checks e's shape and returns a copy with lower-cased keys and values.
+func lowerExpr(e *Expr, depth int, nodes *int) (*Expr, error) {
+	if e == nil {
+		return nil, api.NewBadRequest("a query predicate must not be empty")
+	}
+	*nodes++
+	if *nodes > MaxExprNodes {
+		return nil, api.NewBadRequest("a query predicate has more than %d parts", MaxExprNodes)
+	}
+	if depth > MaxExprDepth {
+		return nil, api.NewBadRequest("a query predicate is nested more than %d deep", MaxExprDepth)
+	}
+	forms := 0
+	if e.All != nil {
+		forms++
+	}
+	if e.Any != nil {
+		forms++
+	}
+	if e.Not != nil {
+		forms++
+	}
+	if e.Key != "" {
+		forms++
+	} else if len(e.Values) > 0 {
+		return nil, api.NewBadRequest("a query predicate has values but no field")
+	}
+	if forms != 1 {
+		return nil, api.NewBadRequest("a query predicate part must be exactly one of all, any, not or a field test")
+	}
+	out := &Expr{}
+	var err error
+	switch {
+	case e.All != nil:
+		out.All = make([]*Expr, len(e.All))
+		for i, c := range e.All {
+			if out.All[i], err = lowerExpr(c, depth+1, nodes); err != nil {
+				return nil, err
+			}
+		}
+	case e.Any != nil:
+		out.Any = make([]*Expr, len(e.Any))
+		for i, c := range e.Any {
+			if out.Any[i], err = lowerExpr(c, depth+1, nodes); err != nil {
+				return nil, err
+			}
+		}
+	case e.Not != nil:
+		if out.Not, err = lowerExpr(e.Not, depth+1, nodes); err != nil {
+			return nil, err
+		}
+	default:
+		out.Key = strings.ToLower(e.Key)
+		for _, v := range e.Values {
+			out.Values = append(out.Values, strings.ToLower(v))
+		}
+	}
+	return out, nil
 }

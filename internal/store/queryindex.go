@@ -413,23 +413,15 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 	if q.Namespace != "" {
 		out.And(orEmpty(qi.byNamespace[q.Namespace]))
 	}
+	if q.Where != nil {
+		out.And(qi.eval(q.Where, out))
+	}
 	if len(q.Filter) > 0 {
 		var clauses []*roaring.Bitmap
 		for _, clause := range q.Filter {
 			var c *roaring.Bitmap
 			for _, r := range clause {
-				var req *roaring.Bitmap
-				if len(r.Values) == 0 {
-					req = orEmpty(qi.byKey[r.Key])
-				} else {
-					var vs []*roaring.Bitmap
-					for _, v := range r.Values {
-						if pid, ok := qi.pairID(r.Key, v); ok {
-							vs = append(vs, qi.postings[pid].bitmap())
-						}
-					}
-					req = roaring.FastOr(vs...)
-				}
+				req := qi.fieldBitmap(r.Key, r.Values)
 				if c == nil {
 					c = req.Clone()
 				} else {
@@ -473,6 +465,47 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 		out.And(hits)
 	}
 	return out
+}
+
+// eval evaluates a predicate within the candidate set all (which it does not modify).
+func (qi *queryIndex) eval(e *Expr, all *roaring.Bitmap) *roaring.Bitmap {
+	switch {
+	case e.All != nil:
+		r := all.Clone()
+		for _, c := range e.All {
+			if r.IsEmpty() {
+				break
+			}
+			r.And(qi.eval(c, r))
+		}
+		return r
+	case e.Any != nil:
+		r := roaring.New()
+		for _, c := range e.Any {
+			r.Or(qi.eval(c, all))
+		}
+		return r
+	case e.Not != nil:
+		r := all.Clone()
+		r.AndNot(qi.eval(e.Not, all))
+		return r
+	}
+	return roaring.And(qi.fieldBitmap(e.Key, e.Values), all)
+}
+
+// fieldBitmap is the set of objects with a row for key whose value is one of values (any
+// value if none is given). The result may be shared: do not modify it.
+func (qi *queryIndex) fieldBitmap(key string, values []string) *roaring.Bitmap {
+	if len(values) == 0 {
+		return orEmpty(qi.byKey[key])
+	}
+	var vs []*roaring.Bitmap
+	for _, v := range values {
+		if pid, ok := qi.pairID(key, v); ok {
+			vs = append(vs, qi.postings[pid].bitmap())
+		}
+	}
+	return roaring.FastOr(vs...)
 }
 
 func orEmpty(b *roaring.Bitmap) *roaring.Bitmap {

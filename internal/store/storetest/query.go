@@ -39,6 +39,8 @@ func indexKind(kind, plural string, namespaced bool) kinds.Kind {
 		}}
 }
 
+func field(key string, values ...string) *store.Expr { return &store.Expr{Key: key, Values: values} }
+
 func testQuery(t *testing.T, s *store.Store) {
 	ctx := ctxT(t)
 	svcK, teamK := indexKind("Service", "services", true), indexKind("Team", "teams", false)
@@ -88,6 +90,14 @@ func testQuery(t *testing.T, s *store.Store) {
 		{"full text", store.Selector{Kinds: both, FullText: &store.FullText{Term: "VC_1"}}, 10},
 		{"full text on keys", store.Selector{Kinds: both, FullText: &store.FullText{Term: "team-3", Keys: []string{"spec.owner"}}}, 7},
 		{"full text with LIKE characters", store.Selector{Kinds: both, FullText: &store.FullText{Term: "%_"}}, 0},
+		{"predicate not", store.Selector{Kinds: both, Where: &store.Expr{Not: field("kind", "service")}}, 4},
+		{"predicate any of all", store.Selector{Kinds: both, Where: &store.Expr{Any: []*store.Expr{
+			{All: []*store.Expr{field("metadata.tags", "GO"), field("spec.type", "service")}}, field("kind", "team")}}}, 9},
+		{"predicate not exists", store.Selector{Kinds: both, Where: &store.Expr{Not: field("spec.owner")}}, 4},
+		{"predicate and filter", store.Selector{Kinds: both, Filter: [][]store.FieldRequirement{{req("metadata.tags", "t1")}},
+			Where: &store.Expr{Not: field("metadata.tags", "java", "python")}}, 5},
+		{"predicate empty all is everything", store.Selector{Kinds: both, Where: &store.Expr{All: []*store.Expr{}}}, 34},
+		{"predicate empty any is nothing", store.Selector{Kinds: both, Where: &store.Expr{Any: []*store.Expr{}}}, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,5 +186,19 @@ func testQuery(t *testing.T, s *store.Store) {
 	}
 	if _, _, err := s.Query(ctx, store.Selector{}); api.ReasonOf(err) != api.ReasonBadRequest {
 		t.Errorf("query without kinds: %v", err)
+	}
+	deep := field("kind", "team")
+	for range store.MaxExprDepth + 1 {
+		deep = &store.Expr{Not: deep}
+	}
+	wide := &store.Expr{}
+	for range store.MaxExprNodes {
+		wide.Any = append(wide.Any, field("kind", "team"))
+	}
+	for name, e := range map[string]*store.Expr{"too deep": deep, "too many parts": wide, "two forms": {Key: "kind", Not: field("kind")},
+		"no form": {}, "nil child": {All: []*store.Expr{nil}}, "values without key": {Values: []string{"x"}}} {
+		if _, _, err := s.Query(ctx, store.Selector{Kinds: both, Where: e}); api.ReasonOf(err) != api.ReasonBadRequest {
+			t.Errorf("predicate %s: %v, want BadRequest", name, err)
+		}
 	}
 }
