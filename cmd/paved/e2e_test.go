@@ -28,7 +28,7 @@ import (
 
 func TestMain(m *testing.M) { testsvc.RunMain(m) }
 
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "paved")
 	cmd := exec.Command("go", "build", "-o", bin, ".")
@@ -39,7 +39,7 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,7 +57,7 @@ type serveProc struct {
 	done chan error
 }
 
-func startServe(t *testing.T, bin, data string, env []string, args ...string) *serveProc {
+func startServe(t testing.TB, bin, data string, env []string, args ...string) *serveProc {
 	t.Helper()
 	if data == "" {
 		data = t.TempDir()
@@ -94,7 +94,7 @@ func startServe(t *testing.T, bin, data string, env []string, args ...string) *s
 	}
 }
 
-func (p *serveProc) token(t *testing.T) string {
+func (p *serveProc) token(t testing.TB) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(p.data, "admin-token"))
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -38,97 +39,52 @@ type queryIndex struct {
 
 	byResource  map[string]*roaring.Bitmap
 	byNamespace map[string]*roaring.Bitmap
-	byKey       map[string]*roaring.Bitmap // objects having any row for the key
 
-	keyIDs    map[string]uint32   // index key -> key id
-	keyList   []string            // by key id
-	valueIDs  []map[string]uint32 // by key id: value -> pair id (the string is the pair's own)
-	originals map[uint32]string   // pair id -> value as written, where it differs in case
-	pairs     []pair
-	postings  []posting
-	keyValues map[string][]uint32 // pair ids of a key, for facets and full text
-	// sorted caches keyValues[key] ordered by value, for ordered queries; an entry is
-	// dropped when the key gets a new value. Guarded by sortMu (readers fill it).
+	keyIDs map[string]uint32 // index key -> key id
+	keys   []keyEntry        // by key id
+	vals   arena             // values of the pairs
+	pairs  []pair            // by pair id
+	table  pairTable         // (key id, value) -> pair id
+	multi  map[uint32]*roaring.Bitmap
+	dead   int // pairs without objects, reclaimed by compact
+	// compactAt is the fewest dead pairs worth a compaction (tests lower it).
+	compactAt int
+	// sorted caches a key's live pairs ordered by value, for ordered queries; an entry is
+	// dropped when the key gets a new pair. Guarded by sortMu (readers fill it).
 	sortMu sync.Mutex
-	sorted map[string][]uint32
+	sorted map[uint32][]uint32
+
+	scratch []uint32 // put's pair list, reused
 }
 
 type objKey struct{ resource, namespace, name string }
 
 type objEntry struct {
 	key   objKey
-	pairs []uint32
+	pairs []uint32 // sorted pair ids
 	live  bool
 }
 
-// pair is one (key, value) of the index; 24 bytes, as there are millions of them.
-type pair struct {
-	value string
-	keyID uint32
+// keyEntry is one index key: its pairs (possibly dead ones, until compaction) and the
+// objects having any row for it.
+type keyEntry struct {
+	name  string
+	pairs []uint32
+	objs  *roaring.Bitmap
 }
 
-// posting is the set of objects having one (key, value) pair. Most pairs (uids, names,
-// titles) belong to one object, so that case costs no bitmap: a bitmap is made only when a
-// second object joins, which keeps 100,000 entities' index in tens of megabytes.
-type posting struct {
-	bm  *roaring.Bitmap
-	one uint32
-	has bool // one is set (only while bm is nil)
-}
-
-func (p *posting) add(id uint32) {
-	switch {
-	case p.bm != nil:
-		p.bm.Add(id)
-	case !p.has:
-		p.one, p.has = id, true
-	case p.one != id:
-		p.bm = roaring.BitmapOf(p.one, id)
-		p.has = false
-	}
-}
-
-func (p *posting) remove(id uint32) {
-	if p.bm != nil {
-		p.bm.Remove(id)
-	} else if p.has && p.one == id {
-		p.has = false
-	}
-}
-
-func (p *posting) contains(id uint32) bool {
-	if p.bm != nil {
-		return p.bm.Contains(id)
-	}
-	return p.has && p.one == id
-}
-
-func (p *posting) andCardinality(m *roaring.Bitmap) uint64 {
-	if p.bm != nil {
-		return p.bm.AndCardinality(m)
-	}
-	if p.has && m.Contains(p.one) {
-		return 1
-	}
-	return 0
-}
-
-// bitmap returns the set as a bitmap (a fresh one for the single-object case; do not
-// modify the result).
-func (p *posting) bitmap() *roaring.Bitmap {
-	if p.bm != nil {
-		return p.bm
-	}
-	if p.has {
-		return roaring.BitmapOf(p.one)
-	}
-	return roaring.New()
-}
+// itemSep ends the key under which the items of an array are kept: Backstage indexes each
+// string item s of the array at path p twice, as (p, s) and as ("p.s", "true") so that
+// metadata.tags.java=true can require several tags at once. The second form would make a
+// key per distinct item (tens of thousands of keys at 100,000 entities), so the index keeps
+// it as the pair ("p"+itemSep, s) and answers "p.s" from there.
+const itemSep = "\x00"
 
 func newQueryIndex(s *Store) *queryIndex {
 	return &queryIndex{s: s, caught: make(chan struct{}), ids: map[objKey]uint32{},
-		byResource: map[string]*roaring.Bitmap{}, byNamespace: map[string]*roaring.Bitmap{}, byKey: map[string]*roaring.Bitmap{},
-		keyIDs: map[string]uint32{}, originals: map[uint32]string{}, keyValues: map[string][]uint32{}, sorted: map[string][]uint32{}}
+		byResource: map[string]*roaring.Bitmap{}, byNamespace: map[string]*roaring.Bitmap{},
+		keyIDs: map[string]uint32{}, table: newPairTable(), multi: map[uint32]*roaring.Bitmap{},
+		sorted: map[uint32][]uint32{}, compactAt: 50_000}
 }
 
 // indexedKind finds the indexed kind that owns a resource.
@@ -261,11 +217,11 @@ func (qi *queryIndex) reset() {
 	old := qi.caught
 	qi.started, qi.rev, qi.err = false, 0, nil
 	qi.ids, qi.objs = fresh.ids, nil
-	qi.byResource, qi.byNamespace, qi.byKey = fresh.byResource, fresh.byNamespace, fresh.byKey
-	qi.keyIDs, qi.keyList, qi.valueIDs, qi.originals = fresh.keyIDs, nil, nil, fresh.originals
-	qi.pairs, qi.postings, qi.keyValues = nil, nil, fresh.keyValues
+	qi.byResource, qi.byNamespace = fresh.byResource, fresh.byNamespace
+	qi.keyIDs, qi.keys, qi.vals, qi.pairs, qi.table, qi.multi, qi.dead = fresh.keyIDs, nil, arena{}, nil, fresh.table, fresh.multi, 0
+	qi.objs, qi.scratch = nil, nil
 	qi.sortMu.Lock()
-	qi.sorted = map[string][]uint32{}
+	qi.sorted = map[uint32][]uint32{}
 	qi.sortMu.Unlock()
 	qi.caught = make(chan struct{})
 	qi.mu.Unlock()
@@ -289,53 +245,215 @@ func bitmapOf(m map[string]*roaring.Bitmap, k string) *roaring.Bitmap {
 	return b
 }
 
-// put sets an object's rows (replacing earlier ones). Callers hold mu.
+// keyID returns the id of an index key, adding the key if it is new.
+func (qi *queryIndex) keyID(key string) uint32 {
+	if kid, ok := qi.keyIDs[key]; ok {
+		return kid
+	}
+	kid := uint32(len(qi.keys))
+	k := strings.Clone(key) // do not keep the caller's row buffers alive
+	qi.keyIDs[k] = kid
+	qi.keys = append(qi.keys, keyEntry{name: k, objs: roaring.New()})
+	return kid
+}
+
+// pairOf returns the pair of (key id, value), adding it (without objects) if it is new.
+func (qi *queryIndex) pairOf(kid uint32, value, original string) uint32 {
+	if pid, ok := qi.table.find(qi.pairs, &qi.vals, kid, value); ok {
+		return pid
+	}
+	pid := uint32(len(qi.pairs))
+	p := pair{key: kid, off: qi.vals.add(value), n: uint32(len(value)), orig: sameCase, one: noObject}
+	if original != value {
+		p.orig, p.origN = qi.vals.add(original), uint32(len(original))
+	}
+	qi.pairs = append(qi.pairs, p)
+	qi.table.insert(qi.pairs, &qi.vals, pid)
+	qi.keys[kid].pairs = append(qi.keys[kid].pairs, pid)
+	qi.sortMu.Lock()
+	delete(qi.sorted, kid)
+	qi.sortMu.Unlock()
+	return pid
+}
+
+// value returns a pair's value (a view into the arena: copy it to keep it).
+func (qi *queryIndex) value(pid uint32) string {
+	p := &qi.pairs[pid]
+	return qi.vals.get(p.off, p.n)
+}
+
+// original returns a pair's value as written (a view into the arena).
+func (qi *queryIndex) original(pid uint32) string {
+	p := &qi.pairs[pid]
+	if p.orig == sameCase {
+		return qi.vals.get(p.off, p.n)
+	}
+	return qi.vals.get(p.orig, p.origN)
+}
+
+// addObject adds an object to a pair's set; false if it was there.
+func (qi *queryIndex) addObject(pid, id uint32) bool {
+	p := &qi.pairs[pid]
+	switch p.one {
+	case noObject:
+		p.one = id
+		return true
+	case inMulti:
+		return qi.multi[pid].CheckedAdd(id)
+	case id:
+		return false
+	}
+	qi.multi[pid] = roaring.BitmapOf(p.one, id)
+	p.one = inMulti
+	return true
+}
+
+// removeObject takes an object out of a pair's set; a pair left without objects is dead:
+// out of the table, its values garbage until compaction.
+func (qi *queryIndex) removeObject(pid, id uint32) {
+	p := &qi.pairs[pid]
+	switch p.one {
+	case noObject:
+		return
+	case inMulti:
+		bm := qi.multi[pid]
+		bm.Remove(id)
+		if !bm.IsEmpty() {
+			return
+		}
+		delete(qi.multi, pid)
+	case id:
+	default:
+		return
+	}
+	qi.table.remove(qi.pairs, &qi.vals, pid)
+	p.one = noObject
+	qi.dead++
+}
+
+// has reports whether an object has a pair.
+func (qi *queryIndex) has(pid, id uint32) bool {
+	switch p := &qi.pairs[pid]; p.one {
+	case noObject:
+		return false
+	case inMulti:
+		return qi.multi[pid].Contains(id)
+	default:
+		return p.one == id
+	}
+}
+
+// objects returns the set of objects having a pair (a fresh bitmap for a single object; do
+// not modify the result).
+func (qi *queryIndex) objects(pid uint32) *roaring.Bitmap {
+	switch p := &qi.pairs[pid]; p.one {
+	case noObject:
+		return roaring.New()
+	case inMulti:
+		return qi.multi[pid]
+	default:
+		return roaring.BitmapOf(p.one)
+	}
+}
+
+// andCardinality counts the objects having a pair within m.
+func (qi *queryIndex) andCardinality(pid uint32, m *roaring.Bitmap) uint64 {
+	switch p := &qi.pairs[pid]; p.one {
+	case noObject:
+		return 0
+	case inMulti:
+		return qi.multi[pid].AndCardinality(m)
+	default:
+		if m.Contains(p.one) {
+			return 1
+		}
+		return 0
+	}
+}
+
+// put sets an object's rows, replacing earlier ones: only the pairs that changed are
+// touched, so an update does not churn the pairs it keeps. Callers hold mu.
 func (qi *queryIndex) put(key objKey, rows []kinds.IndexRow) {
 	id, ok := qi.ids[key]
-	if ok {
-		qi.unlink(id)
-	} else {
+	if !ok {
 		id = uint32(len(qi.objs))
 		qi.objs = append(qi.objs, objEntry{key: key})
 		qi.ids[key] = id
 	}
 	e := &qi.objs[id]
-	e.live = true
-	e.pairs = e.pairs[:0]
-	bitmapOf(qi.byResource, key.resource).Add(id)
-	bitmapOf(qi.byNamespace, key.namespace).Add(id)
-	for _, r := range rows {
-		kid, ok := qi.keyIDs[r.Key]
-		if !ok {
-			kid = uint32(len(qi.keyList))
-			k := strings.Clone(r.Key)
-			qi.keyIDs[k] = kid
-			qi.keyList = append(qi.keyList, k)
-			qi.valueIDs = append(qi.valueIDs, map[string]uint32{})
-		}
-		k := qi.keyList[kid]
-		pid, ok := qi.valueIDs[kid][r.Value]
-		if !ok {
-			pid = uint32(len(qi.pairs))
-			v := strings.Clone(r.Value) // do not keep the caller's row buffers alive
-			qi.valueIDs[kid][v] = pid
-			if r.Original != r.Value {
-				qi.originals[pid] = strings.Clone(r.Original)
-			}
-			qi.pairs = append(qi.pairs, pair{value: v, keyID: kid})
-			qi.postings = append(qi.postings, posting{})
-			qi.keyValues[k] = append(qi.keyValues[k], pid)
-			qi.sortMu.Lock()
-			delete(qi.sorted, k)
-			qi.sortMu.Unlock()
-		}
-		if qi.postings[pid].contains(id) {
-			continue
-		}
-		qi.postings[pid].add(id)
-		bitmapOf(qi.byKey, k).Add(id)
-		e.pairs = append(e.pairs, pid)
+	if !e.live {
+		e.live = true
+		bitmapOf(qi.byResource, key.resource).Add(id)
+		bitmapOf(qi.byNamespace, key.namespace).Add(id)
 	}
+	// Rows saying that an array holds an item ("p.s" = "true" next to ("p", "s")) are kept
+	// as items of p (see itemSep).
+	var plain map[[2]string]bool
+	for _, r := range rows {
+		if r.Value == "true" && (r.Original == "true" || r.Original == "") && strings.Contains(r.Key, ".") {
+			plain = make(map[[2]string]bool, len(rows))
+			for _, r := range rows {
+				plain[[2]string{r.Key, r.Value}] = true
+			}
+			break
+		}
+	}
+	next := qi.scratch[:0]
+	for _, r := range rows {
+		k, v, orig := r.Key, r.Value, r.Original
+		if plain != nil && v == "true" && (orig == "true" || orig == "") {
+			for i := strings.LastIndexByte(k, '.'); i > 0; i = strings.LastIndexByte(k[:i], '.') {
+				if plain[[2]string{k[:i], k[i+1:]}] {
+					k, v, orig = k[:i]+itemSep, k[i+1:], k[i+1:]
+					break
+				}
+			}
+		}
+		if len(v) > maxIndexedValue || len(orig) > maxIndexedValue {
+			v, orig = "", ""
+		}
+		next = append(next, qi.pairOf(qi.keyID(k), v, orig))
+	}
+	slices.Sort(next)
+	next = slices.Compact(next)
+	// Merge the old and the new sorted pair lists.
+	old := e.pairs
+	var dropped []uint32
+	i, j := 0, 0
+	for i < len(old) || j < len(next) {
+		switch {
+		case j == len(next) || (i < len(old) && old[i] < next[j]):
+			qi.removeObject(old[i], id)
+			dropped = append(dropped, qi.pairs[old[i]].key)
+			i++
+		case i == len(old) || next[j] < old[i]:
+			qi.addObject(next[j], id)
+			qi.keys[qi.pairs[next[j]].key].objs.Add(id)
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	for _, kid := range dropped {
+		still := false
+		for _, pid := range next {
+			if qi.pairs[pid].key == kid {
+				still = true
+				break
+			}
+		}
+		if !still {
+			qi.keys[kid].objs.Remove(id)
+		}
+	}
+	if cap(old) >= len(next) && cap(old) <= 2*len(next) {
+		e.pairs = append(old[:0], next...)
+	} else {
+		e.pairs = slices.Clone(next)
+	}
+	qi.scratch = next[:0]
+	qi.maybeCompact()
 }
 
 func (qi *queryIndex) remove(key objKey) {
@@ -343,27 +461,80 @@ func (qi *queryIndex) remove(key objKey) {
 	if !ok {
 		return
 	}
-	qi.unlink(id)
-	qi.objs[id].live = false
-	qi.objs[id].pairs = nil
-	delete(qi.ids, key)
-}
-
-// unlink takes an object out of every bitmap (its id stays reserved).
-func (qi *queryIndex) unlink(id uint32) {
 	e := &qi.objs[id]
-	if b := qi.byResource[e.key.resource]; b != nil {
+	if b := qi.byResource[key.resource]; b != nil {
 		b.Remove(id)
 	}
-	if b := qi.byNamespace[e.key.namespace]; b != nil {
+	if b := qi.byNamespace[key.namespace]; b != nil {
 		b.Remove(id)
 	}
 	for _, pid := range e.pairs {
-		qi.postings[pid].remove(id)
-		if b := qi.byKey[qi.keyList[qi.pairs[pid].keyID]]; b != nil {
-			b.Remove(id)
+		qi.removeObject(pid, id)
+		qi.keys[qi.pairs[pid].key].objs.Remove(id)
+	}
+	e.live, e.pairs = false, nil
+	delete(qi.ids, key)
+	qi.maybeCompact()
+}
+
+// maybeCompact compacts once dead pairs are a quarter of all (and many).
+func (qi *queryIndex) maybeCompact() {
+	if qi.dead >= qi.compactAt && qi.dead*4 >= len(qi.pairs) {
+		qi.compact()
+	}
+}
+
+// compact drops dead pairs and the arena's garbage: live pairs get new ids and their values
+// a new arena; object ids are kept. Callers hold mu.
+func (qi *queryIndex) compact() {
+	began := time.Now()
+	remap := make([]uint32, len(qi.pairs))
+	live := len(qi.pairs) - qi.dead
+	pairs := make([]pair, 0, live)
+	var vals arena
+	multi := make(map[uint32]*roaring.Bitmap, len(qi.multi))
+	for pid := range qi.pairs {
+		p := qi.pairs[pid]
+		if p.one == noObject {
+			remap[pid] = noObject
+			continue
+		}
+		np := uint32(len(pairs))
+		remap[pid] = np
+		p.off = vals.add(qi.vals.get(p.off, p.n))
+		if p.orig != sameCase {
+			p.orig = vals.add(qi.vals.get(p.orig, p.origN))
+		}
+		if p.one == inMulti {
+			multi[np] = qi.multi[uint32(pid)]
+		}
+		pairs = append(pairs, p)
+	}
+	for i := range qi.objs {
+		ps := qi.objs[i].pairs
+		for j, pid := range ps {
+			ps[j] = remap[pid]
 		}
 	}
+	for k := range qi.keys {
+		ps := qi.keys[k].pairs[:0]
+		for _, pid := range qi.keys[k].pairs {
+			if remap[pid] != noObject {
+				ps = append(ps, remap[pid])
+			}
+		}
+		qi.keys[k].pairs = slices.Clip(ps)
+	}
+	qi.pairs, qi.vals, qi.multi, qi.dead = pairs, vals, multi, 0
+	qi.table = newPairTable()
+	qi.table.rehash(nil, &qi.vals, live)
+	for pid := range qi.pairs {
+		qi.table.insert(qi.pairs, &qi.vals, uint32(pid))
+	}
+	qi.sortMu.Lock()
+	qi.sorted = map[uint32][]uint32{}
+	qi.sortMu.Unlock()
+	qi.s.log.Debug("query index compacted", "pairs", live, "took", time.Since(began).Round(time.Millisecond))
 }
 
 // ready builds the index if needed and waits until it reflects every write committed
@@ -436,35 +607,55 @@ func (qi *queryIndex) match(q Query) *roaring.Bitmap {
 		out.And(roaring.FastOr(clauses...))
 	}
 	if q.FullText != nil && q.FullText.Term != "" {
-		term := strings.ToLower(q.FullText.Term)
-		keys := q.FullText.Keys
-		if len(keys) == 0 {
-			for k := range qi.keyValues {
-				keys = append(keys, k)
-			}
-		}
-		// Most matching values belong to one object: add those ids directly instead of
-		// merging thousands of one-element bitmaps.
-		hits := roaring.New()
-		var ids []uint32
-		for _, k := range keys {
-			for _, pid := range qi.keyValues[strings.ToLower(k)] {
-				if !strings.Contains(qi.pairs[pid].value, term) {
-					continue
-				}
-				if p := &qi.postings[pid]; p.bm == nil {
-					if p.has {
-						ids = append(ids, p.one)
-					}
-				} else {
-					hits.Or(p.bm)
-				}
-			}
-		}
-		hits.AddMany(ids)
-		out.And(hits)
+		out.And(qi.fullText(q.FullText))
 	}
 	return out
+}
+
+// fullText is the set of objects with a value containing the term under one of the keys
+// (any key if none is given).
+func (qi *queryIndex) fullText(ft *FullText) *roaring.Bitmap {
+	term := strings.ToLower(ft.Term)
+	inTrue := strings.Contains("true", term) // the value of array item rows
+	// Most matching values belong to one object: add those ids directly instead of merging
+	// thousands of one-element bitmaps.
+	hits := roaring.New()
+	var ids []uint32
+	scan := func(kid uint32) {
+		for _, pid := range qi.keys[kid].pairs {
+			p := &qi.pairs[pid]
+			if p.one == noObject || !strings.Contains(qi.vals.get(p.off, p.n), term) {
+				continue
+			}
+			if p.one == inMulti {
+				hits.Or(qi.multi[pid])
+			} else {
+				ids = append(ids, p.one)
+			}
+		}
+	}
+	if len(ft.Keys) == 0 {
+		for kid := range qi.keys {
+			if strings.HasSuffix(qi.keys[kid].name, itemSep) {
+				if inTrue {
+					hits.Or(qi.keys[kid].objs)
+				}
+				continue
+			}
+			scan(uint32(kid))
+		}
+	}
+	for _, k := range ft.Keys {
+		k = strings.ToLower(k)
+		if kid, ok := qi.keyIDs[k]; ok {
+			scan(kid)
+		}
+		if inTrue {
+			hits.Or(qi.itemBitmap(k))
+		}
+	}
+	hits.AddMany(ids)
+	return hits
 }
 
 // eval evaluates a predicate within the candidate set all (which it does not modify).
@@ -496,16 +687,60 @@ func (qi *queryIndex) eval(e *Expr, all *roaring.Bitmap) *roaring.Bitmap {
 // fieldBitmap is the set of objects with a row for key whose value is one of values (any
 // value if none is given). The result may be shared: do not modify it.
 func (qi *queryIndex) fieldBitmap(key string, values []string) *roaring.Bitmap {
-	if len(values) == 0 {
-		return orEmpty(qi.byKey[key])
-	}
-	var vs []*roaring.Bitmap
-	for _, v := range values {
-		if pid, ok := qi.pairID(key, v); ok {
-			vs = append(vs, qi.postings[pid].bitmap())
+	var bms []*roaring.Bitmap
+	if kid, ok := qi.keyIDs[key]; ok {
+		if len(values) == 0 {
+			bms = append(bms, qi.keys[kid].objs)
+		}
+		for _, v := range values {
+			if pid, ok := qi.table.find(qi.pairs, &qi.vals, kid, v); ok {
+				bms = append(bms, qi.objects(pid))
+			}
 		}
 	}
-	return roaring.FastOr(vs...)
+	if len(values) == 0 || slices.Contains(values, "true") {
+		if items := qi.itemBitmap(key); !items.IsEmpty() {
+			bms = append(bms, items)
+		}
+	}
+	switch len(bms) {
+	case 0:
+		return roaring.New()
+	case 1:
+		return bms[0]
+	}
+	return roaring.FastOr(bms...)
+}
+
+// itemBitmap is the set of objects whose rows say key = "true" as an array item: key is
+// "p.s" and the array at p holds s (see itemSep).
+func (qi *queryIndex) itemBitmap(key string) *roaring.Bitmap {
+	var bms []*roaring.Bitmap
+	for i := strings.IndexByte(key, '.'); i > 0; i = nextDot(key, i) {
+		kid, ok := qi.keyIDs[key[:i]+itemSep]
+		if !ok {
+			continue
+		}
+		if pid, ok := qi.table.find(qi.pairs, &qi.vals, kid, key[i+1:]); ok {
+			bms = append(bms, qi.objects(pid))
+		}
+	}
+	switch len(bms) {
+	case 0:
+		return roaring.New()
+	case 1:
+		return bms[0]
+	}
+	return roaring.FastOr(bms...)
+}
+
+// nextDot is the index of the next '.' in s after i, or -1.
+func nextDot(s string, i int) int {
+	j := strings.IndexByte(s[i+1:], '.')
+	if j < 0 {
+		return -1
+	}
+	return i + 1 + j
 }
 
 func orEmpty(b *roaring.Bitmap) *roaring.Bitmap {
@@ -515,28 +750,19 @@ func orEmpty(b *roaring.Bitmap) *roaring.Bitmap {
 	return b
 }
 
-// pairID finds the pair of (key, value).
-func (qi *queryIndex) pairID(key, value string) (uint32, bool) {
-	kid, ok := qi.keyIDs[key]
-	if !ok {
-		return 0, false
-	}
-	pid, ok := qi.valueIDs[kid][value]
-	return pid, ok
-}
-
 // fieldValue is the smallest value of key among an object's rows, or "" if it has none.
 func (qi *queryIndex) fieldValue(id uint32, key string) (string, bool) {
 	best, found := "", false
-	kid, ok := qi.keyIDs[key]
-	if !ok {
-		return "", false
-	}
-	for _, pid := range qi.objs[id].pairs {
-		p := qi.pairs[pid]
-		if p.keyID == kid && (!found || p.value < best) {
-			best, found = p.value, true
+	if kid, ok := qi.keyIDs[key]; ok {
+		for _, pid := range qi.objs[id].pairs {
+			p := &qi.pairs[pid]
+			if v := qi.vals.get(p.off, p.n); p.key == kid && (!found || v < best) {
+				best, found = v, true
+			}
 		}
+	}
+	if !found && qi.itemBitmap(key).Contains(id) {
+		return "true", true
 	}
 	return best, found
 }
@@ -584,16 +810,25 @@ func lessKey(q Query, a, b *sortKey) bool {
 	return a.res < b.res // objects of several kinds may share a name
 }
 
-// sortedPairs returns the pair ids of key in value order. Callers hold mu (read).
+// sortedPairs returns the live pair ids of key in value order. Callers hold mu (read).
 func (qi *queryIndex) sortedPairs(key string) []uint32 {
+	kid, ok := qi.keyIDs[key]
+	if !ok {
+		return nil
+	}
 	qi.sortMu.Lock()
 	defer qi.sortMu.Unlock()
-	if s, ok := qi.sorted[key]; ok {
+	if s, ok := qi.sorted[kid]; ok {
 		return s
 	}
-	s := append([]uint32(nil), qi.keyValues[key]...)
-	sort.Slice(s, func(i, j int) bool { return qi.pairs[s[i]].value < qi.pairs[s[j]].value })
-	qi.sorted[key] = s
+	s := make([]uint32, 0, len(qi.keys[kid].pairs))
+	for _, pid := range qi.keys[kid].pairs {
+		if qi.pairs[pid].one != noObject {
+			s = append(s, pid)
+		}
+	}
+	sort.Slice(s, func(i, j int) bool { return qi.value(s[i]) < qi.value(s[j]) })
+	qi.sorted[kid] = s
 	return s
 }
 
@@ -668,15 +903,15 @@ func (qi *queryIndex) pageByWalk(q Query, m *roaring.Bitmap, top, want, n int) (
 		if o.Desc {
 			pid = pids[len(pids)-1-i]
 		}
-		if qi.postings[pid].andCardinality(m) == 0 {
+		if qi.pairs[pid].one == noObject || qi.andCardinality(pid, m) == 0 {
 			continue
 		}
-		take(roaring.And(qi.postings[pid].bitmap(), m))
+		take(roaring.And(qi.objects(pid), m))
 	}
 	if len(keys) < top {
 		// Objects without the field come last.
 		rest := m.Clone()
-		rest.AndNot(orEmpty(qi.byKey[o.Key]))
+		rest.AndNot(qi.fieldBitmap(o.Key, nil))
 		take(rest)
 	}
 	return qi.window(keys, q.Offset, want, n)
@@ -718,14 +953,19 @@ func (h *keyHeap) Pop() any {
 // facets counts the matches per original value of key. Callers hold mu.
 func (qi *queryIndex) facets(m *roaring.Bitmap, key string) []FacetCount {
 	counts := map[string]int64{}
-	for _, pid := range qi.keyValues[key] {
-		if c := qi.postings[pid].andCardinality(m); c > 0 {
-			orig, ok := qi.originals[pid]
-			if !ok {
-				orig = qi.pairs[pid].value
+	if kid, ok := qi.keyIDs[key]; ok {
+		for _, pid := range qi.keys[kid].pairs {
+			if c := qi.andCardinality(pid, m); c > 0 {
+				orig := qi.original(pid)
+				if _, seen := counts[orig]; !seen {
+					orig = strings.Clone(orig) // out of the arena
+				}
+				counts[orig] += int64(c)
 			}
-			counts[orig] += int64(c)
 		}
+	}
+	if c := qi.itemBitmap(key).AndCardinality(m); c > 0 {
+		counts["true"] += int64(c)
 	}
 	out := make([]FacetCount, 0, len(counts))
 	for v, c := range counts {
