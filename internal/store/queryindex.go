@@ -45,8 +45,9 @@ type queryIndex struct {
 	vals   arena             // values of the pairs
 	pairs  []pair            // by pair id
 	table  pairTable         // (key id, value) -> pair id
-	multi  map[uint32]*roaring.Bitmap
-	dead   int // pairs without objects, reclaimed by compact
+	sets   []objSet          // objects of the pairs that have several
+	free   []uint32          // unused entries of sets
+	dead   int               // pairs without objects, reclaimed by compact
 	// compactAt is the fewest dead pairs worth a compaction (tests lower it).
 	compactAt int
 	// sorted caches a key's live pairs ordered by value, for ordered queries; an entry is
@@ -83,7 +84,7 @@ const itemSep = "\x00"
 func newQueryIndex(s *Store) *queryIndex {
 	return &queryIndex{s: s, caught: make(chan struct{}), ids: map[objKey]uint32{},
 		byResource: map[string]*roaring.Bitmap{}, byNamespace: map[string]*roaring.Bitmap{},
-		keyIDs: map[string]uint32{}, table: newPairTable(), multi: map[uint32]*roaring.Bitmap{},
+		keyIDs: map[string]uint32{}, table: newPairTable(),
 		sorted: map[uint32][]uint32{}, compactAt: 50_000}
 }
 
@@ -218,7 +219,8 @@ func (qi *queryIndex) reset() {
 	qi.started, qi.rev, qi.err = false, 0, nil
 	qi.ids, qi.objs = fresh.ids, nil
 	qi.byResource, qi.byNamespace = fresh.byResource, fresh.byNamespace
-	qi.keyIDs, qi.keys, qi.vals, qi.pairs, qi.table, qi.multi, qi.dead = fresh.keyIDs, nil, arena{}, nil, fresh.table, fresh.multi, 0
+	qi.keyIDs, qi.keys, qi.vals, qi.pairs, qi.table, qi.dead = fresh.keyIDs, nil, arena{}, nil, fresh.table, 0
+	qi.sets, qi.free = nil, nil
 	qi.objs, qi.scratch = nil, nil
 	qi.sortMu.Lock()
 	qi.sorted = map[uint32][]uint32{}
@@ -291,20 +293,51 @@ func (qi *queryIndex) original(pid uint32) string {
 	return qi.vals.get(p.orig, p.origN)
 }
 
+// newSet stores a set of objects and returns its index.
+func (qi *queryIndex) newSet(small []uint32) uint32 {
+	if n := len(qi.free); n > 0 {
+		i := qi.free[n-1]
+		qi.free = qi.free[:n-1]
+		qi.sets[i] = objSet{small: small}
+		return i
+	}
+	qi.sets = append(qi.sets, objSet{small: small})
+	return uint32(len(qi.sets) - 1)
+}
+
 // addObject adds an object to a pair's set; false if it was there.
 func (qi *queryIndex) addObject(pid, id uint32) bool {
 	p := &qi.pairs[pid]
-	switch p.one {
-	case noObject:
+	switch {
+	case p.one == noObject:
 		p.one = id
 		return true
-	case inMulti:
-		return qi.multi[pid].CheckedAdd(id)
-	case id:
+	case p.one&setBit == 0:
+		if p.one == id {
+			return false
+		}
+		a, b := p.one, id
+		if b < a {
+			a, b = b, a
+		}
+		p.one = setBit | qi.newSet([]uint32{a, b})
+		return true
+	}
+	set := &qi.sets[p.one&^setBit]
+	if set.bm != nil {
+		return set.bm.CheckedAdd(id)
+	}
+	i, found := slices.BinarySearch(set.small, id)
+	if found {
 		return false
 	}
-	qi.multi[pid] = roaring.BitmapOf(p.one, id)
-	p.one = inMulti
+	if len(set.small) < smallSet {
+		set.small = slices.Insert(set.small, i, id)
+		return true
+	}
+	set.bm = roaring.BitmapOf(set.small...)
+	set.bm.Add(id)
+	set.small = nil
 	return true
 }
 
@@ -312,63 +345,100 @@ func (qi *queryIndex) addObject(pid, id uint32) bool {
 // out of the table, its values garbage until compaction.
 func (qi *queryIndex) removeObject(pid, id uint32) {
 	p := &qi.pairs[pid]
-	switch p.one {
-	case noObject:
+	switch {
+	case p.one == noObject:
 		return
-	case inMulti:
-		bm := qi.multi[pid]
-		bm.Remove(id)
-		if !bm.IsEmpty() {
+	case p.one&setBit == 0:
+		if p.one != id {
 			return
 		}
-		delete(qi.multi, pid)
-	case id:
 	default:
-		return
+		si := p.one &^ setBit
+		set := &qi.sets[si]
+		var left []uint32 // the objects left, when they are few
+		if set.bm != nil {
+			set.bm.Remove(id)
+			if set.bm.GetCardinality() > 1 {
+				return
+			}
+			left = set.bm.ToArray()
+		} else {
+			i, found := slices.BinarySearch(set.small, id)
+			if !found {
+				return
+			}
+			set.small = slices.Delete(set.small, i, i+1)
+			if len(set.small) > 1 {
+				return
+			}
+			left = set.small
+		}
+		qi.sets[si] = objSet{}
+		qi.free = append(qi.free, si)
+		if len(left) == 1 {
+			p.one = left[0]
+			return
+		}
 	}
 	qi.table.remove(qi.pairs, &qi.vals, pid)
 	p.one = noObject
 	qi.dead++
 }
 
-// has reports whether an object has a pair.
-func (qi *queryIndex) has(pid, id uint32) bool {
-	switch p := &qi.pairs[pid]; p.one {
-	case noObject:
-		return false
-	case inMulti:
-		return qi.multi[pid].Contains(id)
-	default:
-		return p.one == id
-	}
-}
-
-// objects returns the set of objects having a pair (a fresh bitmap for a single object; do
+// objects returns the set of objects having a pair (a fresh bitmap for a few objects; do
 // not modify the result).
 func (qi *queryIndex) objects(pid uint32) *roaring.Bitmap {
-	switch p := &qi.pairs[pid]; p.one {
-	case noObject:
+	switch p := &qi.pairs[pid]; {
+	case p.one == noObject:
 		return roaring.New()
-	case inMulti:
-		return qi.multi[pid]
-	default:
+	case p.one&setBit == 0:
 		return roaring.BitmapOf(p.one)
 	}
+	set := &qi.sets[qi.pairs[pid].one&^setBit]
+	if set.bm != nil {
+		return set.bm
+	}
+	return roaring.BitmapOf(set.small...)
 }
 
 // andCardinality counts the objects having a pair within m.
 func (qi *queryIndex) andCardinality(pid uint32, m *roaring.Bitmap) uint64 {
-	switch p := &qi.pairs[pid]; p.one {
-	case noObject:
+	switch p := &qi.pairs[pid]; {
+	case p.one == noObject:
 		return 0
-	case inMulti:
-		return qi.multi[pid].AndCardinality(m)
-	default:
+	case p.one&setBit == 0:
 		if m.Contains(p.one) {
 			return 1
 		}
 		return 0
 	}
+	set := &qi.sets[qi.pairs[pid].one&^setBit]
+	if set.bm != nil {
+		return set.bm.AndCardinality(m)
+	}
+	n := uint64(0)
+	for _, id := range set.small {
+		if m.Contains(id) {
+			n++
+		}
+	}
+	return n
+}
+
+// appendObjects adds a pair's objects to ids, or (for a big set) to hits.
+func (qi *queryIndex) appendObjects(pid uint32, ids []uint32, hits *roaring.Bitmap) []uint32 {
+	switch p := &qi.pairs[pid]; {
+	case p.one == noObject:
+		return ids
+	case p.one&setBit == 0:
+		return append(ids, p.one)
+	}
+	set := &qi.sets[qi.pairs[pid].one&^setBit]
+	if set.bm != nil {
+		hits.Or(set.bm)
+		return ids
+	}
+	return append(ids, set.small...)
 }
 
 // put sets an object's rows, replacing earlier ones: only the pairs that changed are
@@ -492,7 +562,6 @@ func (qi *queryIndex) compact() {
 	live := len(qi.pairs) - qi.dead
 	pairs := make([]pair, 0, live)
 	var vals arena
-	multi := make(map[uint32]*roaring.Bitmap, len(qi.multi))
 	for pid := range qi.pairs {
 		p := qi.pairs[pid]
 		if p.one == noObject {
@@ -504,9 +573,6 @@ func (qi *queryIndex) compact() {
 		p.off = vals.add(qi.vals.get(p.off, p.n))
 		if p.orig != sameCase {
 			p.orig = vals.add(qi.vals.get(p.orig, p.origN))
-		}
-		if p.one == inMulti {
-			multi[np] = qi.multi[uint32(pid)]
 		}
 		pairs = append(pairs, p)
 	}
@@ -525,7 +591,7 @@ func (qi *queryIndex) compact() {
 		}
 		qi.keys[k].pairs = slices.Clip(ps)
 	}
-	qi.pairs, qi.vals, qi.multi, qi.dead = pairs, vals, multi, 0
+	qi.pairs, qi.vals, qi.dead = pairs, vals, 0
 	qi.table = newPairTable()
 	qi.table.rehash(nil, &qi.vals, live)
 	for pid := range qi.pairs {
@@ -627,11 +693,7 @@ func (qi *queryIndex) fullText(ft *FullText) *roaring.Bitmap {
 			if p.one == noObject || !strings.Contains(qi.vals.get(p.off, p.n), term) {
 				continue
 			}
-			if p.one == inMulti {
-				hits.Or(qi.multi[pid])
-			} else {
-				ids = append(ids, p.one)
-			}
+			ids = qi.appendObjects(pid, ids, hits)
 		}
 	}
 	if len(ft.Keys) == 0 {

@@ -3,6 +3,8 @@ package store
 import (
 	"hash/maphash"
 	"unsafe"
+
+	"github.com/RoaringBitmap/roaring/v2"
 )
 
 // The query index holds about a million (key, value) pairs at 100,000 catalog entities, most
@@ -53,19 +55,30 @@ func (a *arena) get(off, n uint32) string {
 	return unsafe.String(&c[off&(arenaChunk-1)], int(n))
 }
 
-// Posting states kept in pair.one besides an object id.
+// What pair.one holds besides an object id (object ids stay below setBit).
 const (
-	noObject = ^uint32(0)     // the pair has no objects: it is dead (not in the table)
-	inMulti  = ^uint32(0) - 1 // the pair's objects are a bitmap in queryIndex.multi
-	sameCase = ^uint32(0)     // pair.orig: the original value equals the value
+	noObject = ^uint32(0)      // the pair has no objects: it is dead (not in the table)
+	setBit   = uint32(1) << 31 // the pair's objects are queryIndex.sets[one &^ setBit]
+	sameCase = ^uint32(0)      // pair.orig: the original value equals the value
+	// smallSet is the most objects kept as a sorted slice; a bigger set is a bitmap. Most
+	// shared values (an owner, a system, a dependency) have a few objects, where a slice
+	// costs a fraction of a roaring bitmap.
+	smallSet = 32
 )
+
+// objSet is the set of objects of a pair that has more than one: a small sorted slice or a
+// bitmap.
+type objSet struct {
+	small []uint32
+	bm    *roaring.Bitmap
+}
 
 // pair is one (key, value) of the index and the objects having it: 24 bytes, no pointers.
 type pair struct {
 	key         uint32 // key id
 	off, n      uint32 // value (lower-cased) in the arena
 	orig, origN uint32 // value as written, or orig == sameCase
-	one         uint32 // the only object having it, noObject or inMulti
+	one         uint32 // the only object having it, noObject, or setBit | set index
 }
 
 // pairTable maps (key id, value) to a pair id by open addressing with linear probing.
