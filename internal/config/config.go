@@ -36,6 +36,10 @@ type Server struct {
 	MaxBodyBytes    int64    `json:"maxBodyBytes"`
 	ShutdownTimeout Duration `json:"shutdownTimeout"`
 	ReadTimeout     Duration `json:"readTimeout"`
+	// MemoryLimitMB is a soft limit on the Go runtime's memory, in MiB: near it the
+	// garbage collector works harder instead of letting the heap grow to twice the live
+	// data. 0 turns it off; GOMEMLIMIT in the environment wins.
+	MemoryLimitMB int64 `json:"memoryLimitMB"`
 }
 
 // Store configures the object store.
@@ -117,7 +121,7 @@ func Default() Config {
 	return Config{
 		Data: DefaultDataDir(),
 		Server: Server{Addr: "127.0.0.1:7007", MaxBodyBytes: 4 << 20,
-			ShutdownTimeout: Duration(30 * time.Second), ReadTimeout: Duration(60 * time.Second)},
+			ShutdownTimeout: Duration(30 * time.Second), ReadTimeout: Duration(60 * time.Second), MemoryLimitMB: 400},
 		Store:       Store{SQLiteSynchronous: "NORMAL", CompactInterval: Duration(5 * time.Minute), KeepRevisions: 100_000},
 		Controllers: Controllers{LeaseDuration: Duration(10 * time.Second), RenewPeriod: Duration(2 * time.Second)},
 		Catalog:     Catalog{RefreshInterval: Duration(5 * time.Minute), Orphans: "delete"},
@@ -229,6 +233,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.MaxBodyBytes <= 0 {
 		errs = append(errs, "server.maxBodyBytes: must be positive")
+	}
+	if c.Server.MemoryLimitMB < 0 || (c.Server.MemoryLimitMB > 0 && c.Server.MemoryLimitMB < 64) {
+		errs = append(errs, "server.memoryLimitMB: must be 0 (off) or at least 64")
 	}
 	if d := c.Store.Database; d != "" && !strings.HasPrefix(d, "postgres://") && !strings.HasPrefix(d, "postgresql://") {
 		errs = append(errs, "store.database: must be empty (embedded SQLite) or a postgres:// URL")

@@ -2,7 +2,9 @@ package server
 
 import (
 	"fmt"
+	"log/slog"
 	"os"
+	"runtime/debug"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -65,6 +67,7 @@ defaults. docs/configuration.md lists every key.`,
 				return err
 			}
 			log := NewLogger(cfg.Log, cmd.ErrOrStderr())
+			setMemoryLimit(cfg.Server.MemoryLimitMB, log)
 			ctx := cmd.Context()
 			srv, err := New(ctx, cfg, version, log)
 			if err != nil {
@@ -89,4 +92,14 @@ defaults. docs/configuration.md lists every key.`,
 	f.StringVar(&logLevel, "log-level", "", "debug, info, warn or error (env PAVED_LOG_LEVEL)")
 	f.StringVar(&logFormat, "log-format", "", "text or json (env PAVED_LOG_FORMAT)")
 	return cmd
+}
+
+// setMemoryLimit applies server.memoryLimitMB as the Go runtime's soft memory limit, unless
+// GOMEMLIMIT is set (the operator's own choice wins).
+func setMemoryLimit(mb int64, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || mb <= 0 {
+		return
+	}
+	debug.SetMemoryLimit(mb << 20)
+	log.Debug("soft memory limit set", "MiB", mb)
 }

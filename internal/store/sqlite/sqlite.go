@@ -96,7 +96,6 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		v.Add("_pragma", "journal_mode(WAL)")
 		v.Add("_pragma", "busy_timeout(10000)")
 		v.Add("_pragma", "synchronous("+syncMode+")")
-		v.Add("_pragma", "cache_size(-32000)")
 		v.Add("_pragma", "temp_store(MEMORY)")
 		v.Add("_pragma", "wal_autocheckpoint(8000)")
 		v.Add("_pragma", "mmap_size(268435456)")
@@ -106,7 +105,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		v.Set("_txlock", "immediate")
 		return "file:" + path + "?" + v.Encode()
 	}
-	writer, err := sql.Open("sqlite", dsn())
+	// The writer's page cache holds the B-tree pages every commit touches; readers mostly
+	// fetch single rows, so they get less (each connection has its own cache, outside the
+	// Go heap).
+	writer, err := sql.Open("sqlite", dsn("cache_size(-32000)"))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -117,7 +119,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
-	reader, err := sql.Open("sqlite", dsn("query_only(1)"))
+	reader, err := sql.Open("sqlite", dsn("query_only(1)", "cache_size(-8000)"))
 	if err != nil {
 		writer.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", path, err)
