@@ -28,7 +28,7 @@ func TestLoadFullFile(t *testing.T) {
 	want := Config{
 		Data: "/var/lib/paved",
 		Server: Server{Addr: "0.0.0.0:8080", AnonymousRead: true, MaxBodyBytes: 1 << 20,
-			ShutdownTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second)},
+			ShutdownTimeout: Duration(10 * time.Second), ReadTimeout: Duration(30 * time.Second), MemoryLimitMB: 256},
 		Store: Store{Database: "postgres://paved@db:5432/paved", SQLiteSynchronous: "FULL",
 			CompactInterval: Duration(time.Minute), KeepRevisions: 5000},
 		Auth:        Auth{AdminToken: "pvd_from_config_file_0123456789abcdef"},
@@ -68,6 +68,8 @@ func TestLoadRejects(t *testing.T) {
 		{"number for duration", "server:\n  shutdownTimeout: 30\n", nil, "must be a string"},
 		{"malformed yaml", "server: [\n", nil, "not valid YAML"},
 		{"wrong type", "server:\n  maxBodyBytes: lots\n", nil, "maxBodyBytes"},
+		{"tiny memory limit", "server:\n  memoryLimitMB: 10\n", nil, "server.memoryLimitMB"},
+		{"negative memory limit", "server:\n  memoryLimitMB: -1\n", nil, "server.memoryLimitMB"},
 		{"mysql url", "store:\n  database: mysql://x\n", nil, "store.database"},
 		{"bad synchronous", "store:\n  sqliteSynchronous: sometimes\n", nil, "store.sqliteSynchronous"},
 		{"lease shorter than renew", "controllers:\n  leaseDuration: 1s\n  renewPeriod: 2s\n", nil, "leaseDuration"},
