@@ -13,12 +13,13 @@ import (
 	"github.com/paved-dev/paved/internal/catalog/entity"
 )
 
-// stubGitHub stands in for github.com, which tests cannot reach: three APIs of the corpus
-// take their definitions from there through $text.
+// stubGitHub stands in for GitHub, which tests cannot reach: three APIs of the corpus
+// take their definitions from github.com "blob" pages through $text, which the reader
+// fetches from raw.githubusercontent.com.
 type stubGitHub struct{ t testing.TB }
 
 func (s stubGitHub) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.URL.Host != "github.com" {
+	if req.URL.Host != "raw.githubusercontent.com" {
 		s.t.Errorf("unexpected request to %s", req.URL)
 		return &http.Response{StatusCode: http.StatusBadGateway, Body: io.NopCloser(strings.NewReader("")), Request: req}, nil
 	}
@@ -29,13 +30,15 @@ func (s stubGitHub) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // TestIngestCorpusWithGitHubStub registers the Backstage example corpus as two file
 // locations (all.yaml and acme/org.yaml) and checks the counts of EXPECTED.md, the
-// annotations, and relations in both directions.
-func TestIngestCorpusWithGitHubStub(t *testing.T) {
+// annotations, and relations in both directions, on SQLite and on PostgreSQL.
+func TestIngestCorpusWithGitHubStub(t *testing.T) { forEachBackend(t, testIngestCorpus) }
+
+func testIngestCorpus(t *testing.T, backend string) {
 	dir, err := filepath.Abs(corpusDir(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := newCatalog(t, Options{FileRoots: []string{dir}, HTTPClient: &http.Client{Transport: stubGitHub{t}}})
+	c := newCatalogOn(t, backend, Options{FileRoots: []string{dir}, HTTPClient: &http.Client{Transport: stubGitHub{t}}})
 	runControllers(t, c)
 	ctx := context.Background()
 

@@ -88,7 +88,12 @@ func (c *Catalog) normalize(spec LocationSpec, checkRoots bool) (target, error) 
 			return target{}, api.NewBadRequest("file target %q: %v", tgt, err)
 		}
 		t := target{Type: "file", Target: filepath.Clean(abs)}
-		if checkRoots {
+		if checkRoots && isGlob(t.Target) {
+			// A pattern: the directories it starts from must be below a root.
+			if err := c.reader.checkGlob(t.Target); err != nil {
+				return target{}, api.NewBadRequest("%v", err)
+			}
+		} else if checkRoots {
 			if _, err := c.reader.checkFile(t.Target); err != nil && !isNotFoundRead(err) {
 				return target{}, api.NewBadRequest("%v", err)
 			}
@@ -186,8 +191,8 @@ func (c *Catalog) AddLocation(ctx context.Context, spec LocationSpec, dryRun boo
 		return toLocation(existing), nil, true, nil
 	}
 	// Read the target once before registering it: a location that cannot be read is
-	// refused rather than registered broken.
-	if _, err := c.reader.read(ctx, t); err != nil && !(optional && isNotFoundRead(err)) {
+	// refused rather than registered broken (a pattern is expanded; matching nothing is fine).
+	if err := c.reader.probe(ctx, t); err != nil && !(optional && isNotFoundRead(err)) {
 		return Location{}, nil, false, readFailure(t, err)
 	}
 	o, existed, err := c.register(ctx, t, spec.Presence, false)

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net/url"
 	"runtime"
 	"slices"
 	"sort"
@@ -347,6 +346,8 @@ type fileTask struct {
 	done chan struct{}
 	err  error
 	docs []docResult
+	// matches are the files a pattern target (a glob) matches, sorted; it has no docs.
+	matches []string
 	// What the location stored from this file before (refreshes of one file only).
 	exDone chan struct{}
 	ex     map[string]*existingEntity
@@ -486,7 +487,7 @@ func (r *run) walk(root *fileTask) error {
 					defer func() { <-workers; close(t.done) }()
 					r.load(t)
 				}()
-				if r.perFile() {
+				if r.perFile() && !t.isGlob() {
 					t.exDone = make(chan struct{})
 					go func() {
 						defer close(t.exDone)
@@ -513,6 +514,10 @@ func (r *run) walk(root *fileTask) error {
 
 // load reads and parses a file and checks each document; it runs on a worker.
 func (r *run) load(t *fileTask) {
+	if t.isGlob() {
+		t.matches, t.err = r.c.reader.glob(r.ctx, t.t.Target)
+		return
+	}
 	data, err := r.c.reader.read(r.ctx, t.t)
 	if err != nil {
 		t.err = err
@@ -576,14 +581,31 @@ func (r *run) check(e *entity.Entity, file target, index, line int, locate func(
 	if e.Kind != "" && e.Metadata.Name != "" {
 		d.ref = e.Ref().String()
 	}
-	if file.Type != "" && e.Spec != nil {
+	if file.Type != "" {
+		// As Backstage's PlaceholderProcessor, anywhere in the document. Outside spec, a
+		// placeholder can only be in a field the typed view did not take (Extra).
 		ph := &placeholders{r: r.c.reader, base: file}
-		spec, changed, err := ph.resolveAll(r.ctx, e.Spec, "spec")
-		if err != nil {
-			return fail(ReasonPlaceholder, d.ref, err.Error())
-		}
-		if changed {
-			e.Spec = spec.(map[string]any)
+		if e.Extra != nil || e.Metadata.Extra != nil || e.Status != nil || slices.ContainsFunc(e.Metadata.Links, func(l entity.Link) bool { return l.Extra != nil }) {
+			obj, changed, err := ph.resolveAll(r.ctx, e.Object(), "")
+			if err != nil {
+				return fail(ReasonPlaceholder, d.ref, err.Error())
+			}
+			if changed {
+				if e, err = entity.FromObject(obj); err != nil {
+					return fail(ReasonPlaceholder, d.ref, err.Error())
+				}
+				if e.Kind != "" && e.Metadata.Name != "" {
+					d.ref = e.Ref().String()
+				}
+			}
+		} else if e.Spec != nil {
+			spec, changed, err := ph.resolveAll(r.ctx, e.Spec, "spec")
+			if err != nil {
+				return fail(ReasonPlaceholder, d.ref, err.Error())
+			}
+			if changed {
+				e.Spec = spec.(map[string]any)
+			}
 		}
 	}
 	e.ApplyDefaults()
@@ -595,13 +617,12 @@ func (r *run) check(e *entity.Entity, file target, index, line int, locate func(
 		ann[entity.AnnotationManagedByOriginLocation] = r.origin.key()
 		if file.Type == "url" {
 			// As Backstage's AnnotateLocationEntityProcessor: the file is where the entity
-			// is viewed, its directory where its source is; the entity's own values win.
-			if _, ok := ann[entity.AnnotationViewURL]; !ok {
-				ann[entity.AnnotationViewURL] = file.Target
-			}
-			if _, ok := ann[entity.AnnotationSourceLocation]; !ok {
-				if u, err := url.Parse(file.Target); err == nil {
-					ann[entity.AnnotationSourceLocation] = "url:" + u.ResolveReference(&url.URL{Path: "./"}).String()
+			// is viewed (and, on a host whose convention is known, edited), its directory
+			// where its source is; the entity's own values win.
+			edit, dir := scmURLs(file.Target)
+			for k, v := range map[string]string{entity.AnnotationViewURL: file.Target, entity.AnnotationEditURL: edit, entity.AnnotationSourceLocation: "url:" + dir} {
+				if _, ok := ann[k]; !ok && v != "" && v != "url:" {
+					ann[k] = v
 				}
 			}
 		}
@@ -616,7 +637,7 @@ func (r *run) check(e *entity.Entity, file target, index, line int, locate func(
 		}
 		return fail(ReasonInvalidEntity, d.ref, entity.AsError(e, errs).Error())
 	}
-	if errs := r.c.model.Validate(e); len(errs) > 0 {
+	if errs := append(r.c.model.Validate(e), checkExtraMetadata(e)...); len(errs) > 0 {
 		return invalid(errs)
 	}
 	rels, rerrs := r.c.model.Relations(e)
@@ -709,6 +730,9 @@ func (r *run) handle(t *fileTask, isRoot bool) ([]*fileTask, error) {
 		r.protected[key] = true
 		return nil, nil
 	}
+	if t.isGlob() {
+		return r.globChildren(t), nil
+	}
 	if r.perFile() && !r.ownedAll {
 		if err := r.loadFile(t); err != nil {
 			return nil, err
@@ -763,6 +787,52 @@ func (r *run) handle(t *fileTask, isRoot bool) ([]*fileTask, error) {
 }
 
 func intPtr(i int) *int { return &i }
+
+// isGlob reports whether the task is a file pattern, which is expanded, not read.
+func (t *fileTask) isGlob() bool { return t.t.Type == "file" && isGlob(t.t.Target) }
+
+// globChildren returns the files a pattern matched, to be read as if the Location entity
+// that named the pattern had named each (Backstage reads each match as its own location,
+// file:<path>). A match already read, or being read (the very file of the Location, say),
+// is not read again; a pattern sweeps such files up naturally, so it is no cycle error.
+func (r *run) globChildren(t *fileTask) []*fileTask {
+	var children []*fileTask
+	for _, m := range t.matches {
+		ct := target{Type: "file", Target: m}
+		ck := ct.key()
+		chain := append(slices.Clip(t.chain), ck)
+		switch {
+		case slices.Contains(t.chain, ck) || r.visited[ck]:
+		case len(chain) > maxLocationDepth:
+			r.addError(ProcessingError{Reason: ReasonTooDeep, File: t.t.key(), Entity: t.parent,
+				Message: fmt.Sprintf("locations nest deeper than %d levels; %s is not read", maxLocationDepth, ck)})
+			r.protected[ck] = true
+		default:
+			r.visited[ck] = true
+			children = append(children, &fileTask{t: ct, parent: t.parent, chain: chain})
+		}
+	}
+	t.matches = nil
+	return children
+}
+
+// isProtected reports whether the entities that came from file must be kept: the file,
+// or a pattern that matched it, could not be read this time.
+func (r *run) isProtected(file string) bool {
+	if r.protected[file] {
+		return true
+	}
+	path, ok := strings.CutPrefix(file, "file:")
+	if !ok {
+		return false
+	}
+	for k := range r.protected {
+		if pat, ok := strings.CutPrefix(k, "file:"); ok && isGlob(pat) && globMatch(pat, path) {
+			return true
+		}
+	}
+	return false
+}
 
 // rootError is a registered location whose own target cannot be read.
 type rootError struct{ err error }
@@ -1143,7 +1213,7 @@ func (r *run) removeOrphans() error {
 	}
 	var gone []*existingEntity
 	for ref, ex := range r.existing {
-		if ex.yielded || r.protected[ex.file] || r.yielded[ref] != "" {
+		if ex.yielded || r.yielded[ref] != "" || r.isProtected(ex.file) {
 			continue
 		}
 		if !r.opts.full && !r.visited[ex.file] {
@@ -1198,7 +1268,7 @@ func (r *run) expandProtected() error {
 	for changed := true; changed; {
 		changed = false
 		for ref, ex := range r.existing {
-			if done[ref] || ex.kind.Resource() != locKind.Resource() || !r.protected[ex.file] {
+			if done[ref] || ex.kind.Resource() != locKind.Resource() || !r.isProtected(ex.file) {
 				continue
 			}
 			done[ref] = true

@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -237,7 +239,9 @@ func (r *reader) readURL(ctx context.Context, raw string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	// A host's page of a file (a GitHub "blob" URL) is HTML: fetch the raw file, as
+	// Backstage's URL readers do. The location keeps the URL as written.
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL(u).String(), nil)
 	if err != nil {
 		return nil, &readError{msg: fmt.Sprintf("GET %s: %v", raw, err)}
 	}
@@ -310,10 +314,12 @@ func resolve(base target, typ, ref string) (target, error) {
 	return target{}, fmt.Errorf("unsupported location type %q (expected url or file)", typ)
 }
 
-// Placeholders. Backstage's PlaceholderProcessor replaces an object that has exactly one
-// key, "$text", "$json" or "$yaml", with a string value, by the content of the file that
-// value names (relative to the entity's own file). Objects with other $-keys (a JSON
-// schema's "$ref") are left alone, and so are the values a placeholder returns.
+// Placeholders. Backstage's PlaceholderProcessor walks the whole entity document (metadata
+// as well as spec) and replaces an object that has exactly one key, "$text", "$json" or
+// "$yaml", by the content of the file its value names (relative to the entity's own
+// file); a value that is not a string is an error. Objects with other $-keys (a JSON
+// schema's "$ref"), or with a $-key among others, are left alone and not looked into, and
+// so are the values a placeholder returns.
 
 // maxPlaceholders bounds the reads one entity may cause.
 const maxPlaceholders = 64
@@ -332,7 +338,7 @@ func (p *placeholders) resolveAll(ctx context.Context, v any, path string) (any,
 	case []any:
 		var out []any
 		for i, item := range t {
-			nv, changed, err := p.resolveAll(ctx, item, fmt.Sprintf("%s[%d]", path, i))
+			nv, changed, err := p.resolveAll(ctx, item, entity.IndexPath(path, i))
 			if err != nil {
 				return nil, false, err
 			}
@@ -351,14 +357,19 @@ func (p *placeholders) resolveAll(ctx context.Context, v any, path string) (any,
 	case map[string]any:
 		if len(t) == 1 {
 			for k, val := range t {
-				s, isString := val.(string)
-				if isString && (k == "$text" || k == "$json" || k == "$yaml") {
-					nv, err := p.resolve(ctx, k[1:], s)
-					if err != nil {
-						return nil, false, fmt.Errorf("%s: placeholder %s %q: %w", path, k, s, err)
-					}
-					return nv, true, nil
+				if k != "$text" && k != "$json" && k != "$yaml" {
+					continue
 				}
+				s, isString := val.(string)
+				if !isString {
+					// As Backstage's resolvers: the value must name what to read.
+					return nil, false, fmt.Errorf("%s: placeholder %s expects a string (a relative path or an absolute URL), got %s", pathOrRoot(path), k, valueKind(val))
+				}
+				nv, err := p.resolve(ctx, k[1:], s)
+				if err != nil {
+					return nil, false, fmt.Errorf("%s: placeholder %s %q: %w", pathOrRoot(path), k, s, err)
+				}
+				return nv, true, nil
 			}
 		}
 		for k := range t {
@@ -368,7 +379,7 @@ func (p *placeholders) resolveAll(ctx context.Context, v any, path string) (any,
 		}
 		var out map[string]any
 		for k, val := range t {
-			nv, changed, err := p.resolveAll(ctx, val, path+"."+k)
+			nv, changed, err := p.resolveAll(ctx, val, entity.FieldPath(path, k))
 			if err != nil {
 				return nil, false, err
 			}
@@ -388,6 +399,32 @@ func (p *placeholders) resolveAll(ctx context.Context, v any, path string) (any,
 		return out, true, nil
 	}
 	return v, false, nil
+}
+
+func pathOrRoot(p string) string {
+	if p == "" {
+		return "the entity"
+	}
+	return p
+}
+
+// valueKind names the JSON type of a decoded value, for messages.
+func valueKind(v any) string {
+	switch v.(type) {
+	case nil:
+		return "null"
+	case string:
+		return "a string"
+	case bool:
+		return "a boolean"
+	case json.Number, float64, int, int64:
+		return "a number"
+	case []any:
+		return "an array"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprintf("%T", v)
 }
 
 func (p *placeholders) resolve(ctx context.Context, kind, ref string) (any, error) {
@@ -624,4 +661,519 @@ func yamlScalar(n *yaml.Node) (any, error) {
 		return json.Number(strconv.FormatFloat(f, 'g', -1, 64)), nil
 	}
 	return n.Value, nil
+}
+
+// Globs in file targets. Backstage's FileReaderProcessor expands a file target with the
+// glob package of Node: "*", "?" and "[...]" match within one path segment, "**" matches
+// any number of directories, "{a,b}" is either, names starting with a dot are matched
+// only by a pattern segment that starts with a dot, and "**" does not descend into linked
+// directories. paved does the same, with its root rules: the pattern's fixed leading
+// directory must lie below an allowed root, a linked directory is followed (by "*" or a
+// fixed segment) only if it resolves below one, and every matched file is read like any
+// file target, through checkFile.
+
+const (
+	// maxGlobMatches bounds the files one pattern may match.
+	maxGlobMatches = 10000
+	// maxGlobEntries bounds the directory entries one expansion may look at, so that a
+	// pattern such as /srv/**/x.yaml over a huge tree fails rather than hangs.
+	maxGlobEntries = 200000
+	// maxGlobAlternatives bounds what {a,b} alternatives expand to.
+	maxGlobAlternatives = 64
+)
+
+// isGlob reports whether a file target is a pattern: it has an unescaped "*" or "?", a
+// "[...]" class or a "{a,b}" alternative.
+func isGlob(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '*', '?':
+			return true
+		case '[':
+			if j := strings.IndexByte(p[i+1:], ']'); j > 0 && !strings.ContainsRune(p[i+1:i+1+j], filepath.Separator) {
+				return true
+			}
+		case '{':
+			if end, commas := braceGroup(p, i); end > 0 && len(commas) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// segMagic reports whether one path segment needs matching (not a fixed name).
+func segMagic(seg string) bool { return isGlob(seg) }
+
+// braceGroup finds the "}" closing the "{" at p[open] and the top-level commas between;
+// end is -1 if there is none.
+func braceGroup(p string, open int) (end int, commas []int) {
+	depth := 0
+	for i := open; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '{':
+			depth++
+		case '}':
+			depth--
+			if depth == 0 {
+				return i, commas
+			}
+		case ',':
+			if depth == 1 {
+				commas = append(commas, i)
+			}
+		}
+	}
+	return -1, nil
+}
+
+// expandBraces expands every "{a,b}" of p (nested ones too) into the patterns it stands
+// for, in order; a group without a comma is literal, as in Node's brace expansion.
+func expandBraces(p string, limit int) ([]string, error) {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			i++
+		case '{':
+			end, commas := braceGroup(p, i)
+			if end < 0 || len(commas) == 0 {
+				continue
+			}
+			prefix, suffix := p[:i], p[end+1:]
+			starts := append([]int{i}, commas...)
+			var out []string
+			for k, s := range starts {
+				stop := end
+				if k+1 < len(starts) {
+					stop = starts[k+1]
+				}
+				more, err := expandBraces(prefix+p[s+1:stop]+suffix, limit)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, more...)
+				if len(out) > limit {
+					return nil, fmt.Errorf("the {a,b} alternatives of the pattern expand to more than %d patterns", limit)
+				}
+			}
+			return out, nil
+		}
+	}
+	return []string{p}, nil
+}
+
+// unescape drops the backslashes that escape pattern characters in a fixed segment.
+func unescape(seg string) string {
+	if !strings.Contains(seg, `\`) {
+		return seg
+	}
+	var b strings.Builder
+	for i := 0; i < len(seg); i++ {
+		if seg[i] == '\\' && i+1 < len(seg) {
+			i++
+		}
+		b.WriteByte(seg[i])
+	}
+	return b.String()
+}
+
+// splitGlob splits an absolute, clean pattern (without braces) into its fixed leading
+// directory and the segments to match below it; the last segment is always among them.
+func splitGlob(p string) (base string, rest []string, err error) {
+	segs := strings.Split(strings.TrimPrefix(p, string(filepath.Separator)), string(filepath.Separator))
+	first := len(segs) - 1
+	for i, s := range segs {
+		if segMagic(s) {
+			first = i
+			break
+		}
+	}
+	fixed := make([]string, first)
+	for i, s := range segs[:first] {
+		fixed[i] = unescape(s)
+	}
+	base = string(filepath.Separator) + filepath.Join(fixed...)
+	for _, s := range segs[first:] {
+		if s == "**" && len(rest) > 0 && rest[len(rest)-1] == "**" {
+			continue // a/**/**/b is a/**/b
+		}
+		if segMagic(s) && s != "**" {
+			if _, err := filepath.Match(s, ""); err != nil {
+				return "", nil, fmt.Errorf("pattern segment %q is malformed: %v", s, err)
+			}
+		}
+		rest = append(rest, s)
+	}
+	return base, rest, nil
+}
+
+// globAlternatives expands the braces of an absolute pattern and cleans each alternative
+// (an alternative may hold "..").
+func globAlternatives(pattern string) ([]string, error) {
+	alts, err := expandBraces(pattern, maxGlobAlternatives)
+	if err != nil {
+		return nil, err
+	}
+	for i, a := range alts {
+		if !filepath.IsAbs(a) {
+			return nil, fmt.Errorf("file pattern %q must be an absolute path", pattern)
+		}
+		alts[i] = filepath.Clean(a)
+	}
+	return alts, nil
+}
+
+// checkGlob checks, as registration does for a plain file target, that every directory a
+// pattern starts from is below an allowed root (it may not exist yet).
+func (r *reader) checkGlob(pattern string) error {
+	alts, err := globAlternatives(pattern)
+	if err != nil {
+		return &readError{msg: fmt.Sprintf("file pattern %s: %v", pattern, err)}
+	}
+	for _, a := range alts {
+		base, _, err := splitGlob(a)
+		if err != nil {
+			return &readError{msg: fmt.Sprintf("file pattern %s: %v", pattern, err)}
+		}
+		if _, err := r.checkFile(base); err != nil && !isNotFoundRead(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+// glob returns the files a pattern matches, sorted. A pattern whose leading directories
+// all exist but that matches nothing gives no files and no error, as in Backstage; one
+// none of whose leading directories exists is "not found".
+func (r *reader) glob(ctx context.Context, pattern string) ([]string, error) {
+	alts, err := globAlternatives(pattern)
+	if err != nil {
+		return nil, &readError{msg: fmt.Sprintf("file pattern %s: %v", pattern, err)}
+	}
+	g := &globber{r: r, ctx: ctx, pattern: pattern, seen: map[string]bool{}}
+	found := false
+	for _, a := range alts {
+		base, rest, err := splitGlob(a)
+		if err != nil {
+			return nil, &readError{msg: fmt.Sprintf("file pattern %s: %v", pattern, err)}
+		}
+		real, err := r.checkFile(base)
+		if isNotFoundRead(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if st, err := os.Stat(real); err != nil || !st.IsDir() {
+			continue
+		}
+		found = true
+		if err := g.walk(base, rest); err != nil {
+			return nil, err
+		}
+	}
+	if !found {
+		return nil, &readError{msg: fmt.Sprintf("file %s does not exist (the directory the pattern starts from does not)", pattern), notFound: true}
+	}
+	sort.Strings(g.out)
+	return g.out, nil
+}
+
+type globber struct {
+	r       *reader
+	ctx     context.Context
+	pattern string
+	seen    map[string]bool
+	out     []string
+	entries int
+}
+
+func (g *globber) walk(dir string, rest []string) error {
+	if err := g.ctx.Err(); err != nil {
+		return err
+	}
+	if g.entries++; g.entries > maxGlobEntries {
+		return &readError{msg: fmt.Sprintf("file pattern %s looks at more than %d directory entries; narrow it", g.pattern, maxGlobEntries)}
+	}
+	seg, last := rest[0], len(rest) == 1
+	if seg == "**" {
+		if !last {
+			if err := g.walk(dir, rest[1:]); err != nil { // no directory at all
+				return err
+			}
+		}
+		entries, err := g.readDir(dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			p := filepath.Join(dir, e.Name())
+			switch {
+			case e.IsDir(): // a real directory: "**" does not follow links
+				if err := g.walk(p, rest); err != nil {
+					return err
+				}
+			case last:
+				if err := g.add(p); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	if !segMagic(seg) {
+		p := filepath.Join(dir, unescape(seg))
+		if last {
+			return g.add(p)
+		}
+		if g.isDir(p) {
+			return g.walk(p, rest[1:])
+		}
+		return nil
+	}
+	entries, err := g.readDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") && !strings.HasPrefix(seg, ".") {
+			continue
+		}
+		if ok, _ := filepath.Match(seg, name); !ok {
+			continue
+		}
+		p := filepath.Join(dir, name)
+		if last {
+			if err := g.add(p); err != nil {
+				return err
+			}
+		} else if g.isDir(p) {
+			if err := g.walk(p, rest[1:]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (g *globber) readDir(dir string) ([]os.DirEntry, error) {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, &readError{msg: fmt.Sprintf("file pattern %s: directory %s cannot be read: %v", g.pattern, dir, err)}
+	}
+	if g.entries += len(entries); g.entries > maxGlobEntries {
+		return nil, &readError{msg: fmt.Sprintf("file pattern %s looks at more than %d directory entries; narrow it", g.pattern, maxGlobEntries)}
+	}
+	return entries, nil
+}
+
+// isDir reports whether p is a directory to descend into: a real one, or a link to one
+// that resolves below an allowed root.
+func (g *globber) isDir(p string) bool {
+	st, err := os.Lstat(p)
+	if err != nil {
+		return false
+	}
+	if st.IsDir() {
+		return true
+	}
+	if st.Mode()&os.ModeSymlink == 0 {
+		return false
+	}
+	real, err := g.r.checkFile(p)
+	if err != nil {
+		return false
+	}
+	st, err = os.Stat(real)
+	return err == nil && st.IsDir()
+}
+
+// add records a match if it is a regular file or a link to one (whether the link may be
+// followed is checked when the file is read). Directories, other special files and links
+// that lead nowhere are skipped.
+func (g *globber) add(p string) error {
+	if g.seen[p] {
+		return nil
+	}
+	if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+		return nil
+	}
+	g.seen[p] = true
+	g.out = append(g.out, p)
+	if len(g.out) > maxGlobMatches {
+		return &readError{msg: fmt.Sprintf("file pattern %s matches more than %d files, the limit; narrow it or split the location", g.pattern, maxGlobMatches)}
+	}
+	return nil
+}
+
+// globMatch reports whether path (absolute, clean) is one the pattern matches, by the
+// rules the expansion follows; used to keep the entities of files a pattern matched when
+// the pattern cannot be expanded this time.
+func globMatch(pattern, path string) bool {
+	alts, err := globAlternatives(pattern)
+	if err != nil {
+		return false
+	}
+	name := strings.Split(strings.TrimPrefix(path, string(filepath.Separator)), string(filepath.Separator))
+	for _, a := range alts {
+		pat := strings.Split(strings.TrimPrefix(a, string(filepath.Separator)), string(filepath.Separator))
+		if matchSegments(pat, name) {
+			return true
+		}
+	}
+	return false
+}
+
+func matchSegments(pat, name []string) bool {
+	memo := map[[2]int]bool{}
+	var match func(i, j int) bool
+	match = func(i, j int) bool {
+		key := [2]int{i, j}
+		if v, ok := memo[key]; ok {
+			return v
+		}
+		var ok bool
+		switch {
+		case i == len(pat):
+			ok = j == len(name)
+		case pat[i] == "**":
+			ok = match(i+1, j) || (j < len(name) && !strings.HasPrefix(name[j], ".") && match(i, j+1))
+		case j == len(name):
+			ok = false
+		case !segMagic(pat[i]):
+			ok = unescape(pat[i]) == name[j] && match(i+1, j+1)
+		default:
+			m, _ := filepath.Match(pat[i], name[j])
+			ok = m && !(strings.HasPrefix(name[j], ".") && !strings.HasPrefix(pat[i], ".")) && match(i+1, j+1)
+		}
+		memo[key] = ok
+		return ok
+	}
+	return match(0, 0)
+}
+
+// probe checks that a location target can be read: a file or URL is read, a pattern
+// expanded (matching nothing is fine).
+func (r *reader) probe(ctx context.Context, t target) error {
+	if t.Type == "file" && isGlob(t.Target) {
+		_, err := r.glob(ctx, t.Target)
+		return err
+	}
+	_, err := r.read(ctx, t)
+	return err
+}
+
+// Code hosts. Backstage's AnnotateLocationEntityProcessor asks the SCM integration that
+// knows a url location's host for the file's edit URL (backstage.io/edit-url) and its
+// directory (backstage.io/source-location); its URL readers fetch a host's "blob" pages
+// as the raw file. paved has no integrations configured, so it knows the public hosts'
+// conventions: GitHub (github.com, and its raw.githubusercontent.com files), GitLab
+// (gitlab.com, or any host with GitLab's "/-/blob/" paths) and Bitbucket Cloud
+// (bitbucket.org).
+
+// commitHash is what Backstage takes for a URL pinned to a commit, which has no edit URL.
+var commitHash = regexp.MustCompile(`\b[0-9a-f]{40,}\b`)
+
+// pathParts splits a URL path into its segments ("/o/r/blob/main/x" -> o, r, blob, main, x).
+func pathParts(u *url.URL) []string {
+	return strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+}
+
+// gitHubRaw turns a raw.githubusercontent.com/<owner>/<repo>/<rest> URL into the
+// github.com page of the same file with mode ("blob", "edit" or "tree").
+func gitHubRaw(u *url.URL, mode string) (*url.URL, bool) {
+	p := pathParts(u)
+	if len(p) < 4 || p[0] == "" || p[1] == "" {
+		return nil, false
+	}
+	return &url.URL{Scheme: "https", Host: "github.com", Path: "/" + strings.Join(append([]string{p[0], p[1], mode}, p[2:]...), "/")}, true
+}
+
+// scmURLs returns the edit URL of the file at raw ("" when its host's convention is
+// unknown, or the URL is pinned to a commit) and the URL of its directory.
+func scmURLs(raw string) (edit, dir string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", ""
+	}
+	parent := func(v *url.URL, keepQuery bool) string {
+		d := v.ResolveReference(&url.URL{Path: "./"})
+		if keepQuery {
+			d.RawQuery = v.RawQuery // as Backstage's integrations resolve relative URLs
+		}
+		return d.String()
+	}
+	pinned := commitHash.MatchString(raw)
+	p := pathParts(u)
+	host := strings.ToLower(u.Hostname())
+	switch {
+	case host == "github.com" && len(p) > 3 && p[2] == "blob":
+		if !pinned {
+			edit = strings.Replace(raw, "/blob/", "/edit/", 1)
+		}
+		return edit, strings.Replace(parent(u, true), "/blob/", "/tree/", 1)
+	case host == "raw.githubusercontent.com":
+		page, ok := gitHubRaw(u, "edit")
+		if !ok {
+			break
+		}
+		if !pinned {
+			edit = page.String()
+		}
+		tree, _ := gitHubRaw(u, "tree")
+		return edit, parent(tree, false)
+	case strings.Contains(u.Path, "/-/blob/"):
+		if !pinned {
+			e := *u
+			e.Path = strings.Replace(u.Path, "/-/blob/", "/-/edit/", 1)
+			e.RawPath = ""
+			edit = e.String()
+		}
+		return edit, parent(u, true)
+	case host == "bitbucket.org" && len(p) > 4 && p[2] == "src":
+		if !pinned {
+			e := *u
+			q := e.Query()
+			q.Set("mode", "edit")
+			q.Set("at", p[3])
+			e.RawQuery = q.Encode()
+			edit = e.String()
+		}
+		return edit, parent(u, true)
+	}
+	return "", parent(u, false)
+}
+
+// rawURL returns the URL that serves the content of a file page of a known host (a
+// GitHub, GitLab or Bitbucket "blob"/"src" page, which serves HTML); other URLs are read
+// as they are.
+func rawURL(u *url.URL) *url.URL {
+	p := pathParts(u)
+	host := strings.ToLower(u.Hostname())
+	switch {
+	case host == "github.com" && len(p) > 4 && p[2] == "blob":
+		return &url.URL{Scheme: "https", Host: "raw.githubusercontent.com", Path: "/" + strings.Join(append(p[:2:2], p[3:]...), "/")}
+	case strings.Contains(u.Path, "/-/blob/"):
+		r := *u
+		r.Path = strings.Replace(u.Path, "/-/blob/", "/-/raw/", 1)
+		r.RawPath = ""
+		return &r
+	case host == "bitbucket.org" && len(p) > 4 && p[2] == "src":
+		r := *u
+		r.Path = "/" + strings.Join(append(append(p[:2:2], "raw"), p[3:]...), "/")
+		r.RawPath = ""
+		return &r
+	}
+	return u
 }

@@ -121,7 +121,7 @@ func Default() Config {
 	return Config{
 		Data: DefaultDataDir(),
 		Server: Server{Addr: "127.0.0.1:7007", MaxBodyBytes: 4 << 20,
-			ShutdownTimeout: Duration(30 * time.Second), ReadTimeout: Duration(60 * time.Second), MemoryLimitMB: 400},
+			ShutdownTimeout: Duration(30 * time.Second), ReadTimeout: Duration(60 * time.Second), MemoryLimitMB: 340},
 		Store:       Store{SQLiteSynchronous: "NORMAL", CompactInterval: Duration(5 * time.Minute), KeepRevisions: 100_000},
 		Controllers: Controllers{LeaseDuration: Duration(10 * time.Second), RenewPeriod: Duration(2 * time.Second)},
 		Catalog:     Catalog{RefreshInterval: Duration(5 * time.Minute), Orphans: "delete"},

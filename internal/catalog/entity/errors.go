@@ -121,3 +121,10 @@ func childPath(base, key string) string {
 func indexPath(base string, i int) string {
 	return base + "[" + strconv.Itoa(i) + "]"
 }
+
+// FieldPath is the path of key inside the object at base, written as FieldError paths are:
+// "metadata.name", `metadata.annotations["backstage.io/view-url"]`; base "" is the root.
+func FieldPath(base, key string) string { return childPath(base, key) }
+
+// IndexPath is the path of element i of the array at base: "spec.targets[2]".
+func IndexPath(base string, i int) string { return indexPath(base, i) }
