@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.api, err = apiserver.New(apiserver.Options{Store: s.store, Auth: authn, AnonymousRead: cfg.Server.AnonymousRead,
-		Logger: log, Registry: reg, MaxBodyBytes: cfg.Server.MaxBodyBytes})
+		Logger: log, Registry: reg, MaxBodyBytes: cfg.Server.MaxBodyBytes, Ready: s.ready})
 	if err != nil {
 		return nil, err
 	}
@@ -178,6 +178,19 @@ func (s *Server) startCatalog() error {
 		if err := s.manager.Add(c); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// ready decides /readyz: the store answers, and the catalog's query index (built from the
+// store at start, which takes seconds at 100,000 entities) is there, so that no catalog
+// query has to wait for it.
+func (s *Server) ready(ctx context.Context) error {
+	if _, err := s.store.Revision(ctx); err != nil {
+		return err
+	}
+	if s.catalog != nil && !s.store.QueryIndexBuilt() {
+		return errors.New("the catalog's query index is being built")
 	}
 	return nil
 }

@@ -78,6 +78,14 @@ func (s *Store) Query(ctx context.Context, sel Selector) ([]*api.Object, bool, e
 // otherwise wait for it).
 func (s *Store) WarmQueryIndex(ctx context.Context) error { return s.qi.ready(ctx) }
 
+// QueryIndexBuilt reports whether the query index has been built (WarmQueryIndex or the
+// first query started it), so that queries answer without waiting for the build.
+func (s *Store) QueryIndexBuilt() bool {
+	s.qi.mu.RLock()
+	defer s.qi.mu.RUnlock()
+	return s.qi.built
+}
+
 // QueryPage is Query plus the number of all matches (ignoring offset and limit), from one
 // evaluation of the selection.
 func (s *Store) QueryPage(ctx context.Context, sel Selector) ([]*api.Object, int64, bool, error) {

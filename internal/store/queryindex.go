@@ -30,6 +30,7 @@ type queryIndex struct {
 
 	mu      sync.RWMutex
 	started bool
+	built   bool // the first build is done (until a reset)
 	rev     int64
 	caught  chan struct{} // closed and replaced whenever rev moves
 	err     error
@@ -131,13 +132,27 @@ func (qi *queryIndex) start(ctx context.Context) error {
 				}
 				first = false
 			}
+			// Decoding is most of the work: spread it over the cores, then index in order.
+			rows := make([][]kinds.IndexRow, len(recs))
+			var wg sync.WaitGroup
+			workers := max(1, runtime.GOMAXPROCS(0))
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := w; i < len(recs); i += workers {
+						if obj, err := Decode(recs[i]); err == nil {
+							rows[i] = k.Index(obj)
+						}
+					}
+				}()
+			}
+			wg.Wait()
 			qi.mu.Lock()
-			for _, r := range recs {
-				obj, err := Decode(r)
-				if err != nil {
-					continue
+			for i, r := range recs {
+				if rows[i] != nil {
+					qi.put(objKey{res, r.Namespace, r.Name}, rows[i])
 				}
-				qi.put(objKey{res, r.Namespace, r.Name}, k.Index(obj))
 			}
 			built += len(recs)
 			qi.mu.Unlock()
@@ -169,6 +184,7 @@ func (qi *queryIndex) start(ctx context.Context) error {
 	}
 	qi.mu.Lock()
 	qi.advance(startRev)
+	qi.built = true
 	n := len(qi.ids)
 	qi.mu.Unlock()
 	if built >= 25_000 {
@@ -216,7 +232,7 @@ func (qi *queryIndex) reset() {
 	fresh := newQueryIndex(qi.s)
 	qi.mu.Lock()
 	old := qi.caught
-	qi.started, qi.rev, qi.err = false, 0, nil
+	qi.started, qi.built, qi.rev, qi.err = false, false, 0, nil
 	qi.ids, qi.objs = fresh.ids, nil
 	qi.byResource, qi.byNamespace = fresh.byResource, fresh.byNamespace
 	qi.keyIDs, qi.keys, qi.vals, qi.pairs, qi.table, qi.dead = fresh.keyIDs, nil, arena{}, nil, fresh.table, 0
@@ -613,12 +629,25 @@ func (qi *queryIndex) ready(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	deadline := time.NewTimer(10 * time.Second)
-	defer deadline.Stop()
+	// Catching up with the watch takes milliseconds, so a query that waits long is failed
+	// rather than left hanging; the first build (rev 0) may take seconds and is waited for.
+	var deadline *time.Timer
+	defer func() {
+		if deadline != nil {
+			deadline.Stop()
+		}
+	}()
 	for {
 		qi.mu.RLock()
 		rev, caught, started := qi.rev, qi.caught, qi.started
 		qi.mu.RUnlock()
+		var expired <-chan time.Time
+		if rev > 0 {
+			if deadline == nil {
+				deadline = time.NewTimer(10 * time.Second)
+			}
+			expired = deadline.C
+		}
 		if !started {
 			if err := qi.start(ctx); err != nil {
 				return err
@@ -632,7 +661,7 @@ func (qi *queryIndex) ready(ctx context.Context) error {
 		case <-caught:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-deadline.C:
+		case <-expired:
 			return api.NewError(api.ReasonServiceUnavailable, "the query index is behind the store (at revision %d of %d); try again", rev, cur)
 		}
 	}
