@@ -98,7 +98,10 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		v.Add("_pragma", "synchronous("+syncMode+")")
 		v.Add("_pragma", "temp_store(MEMORY)")
 		v.Add("_pragma", "wal_autocheckpoint(8000)")
-		v.Add("_pragma", "mmap_size(268435456)")
+		// No mmap: each connection would map the file again, and every page a full scan
+		// touches (building the query index at start) would count in the process's RSS
+		// once per connection; reads go through the page cache instead.
+		v.Add("_pragma", "mmap_size(0)")
 		for _, e := range extra {
 			v.Add("_pragma", e)
 		}
