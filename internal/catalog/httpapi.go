@@ -30,7 +30,8 @@ const maxAPIBodyBytes = 4 << 20
 
 // Handler returns the Backstage catalog REST API: the paths under /api/catalog/ that
 // Backstage's catalog backend serves (entities, by-query, by-uid, by-name, ancestry,
-// by-refs, entity-facets, locations, refresh, validate-entity), with its parameters,
+// by-refs, entity-facets, locations, locations/by-query, analyze-location, refresh,
+// validate-entity; the POST variants take filter predicates), with its parameters,
 // answers and error shape. Mount it with apiserver's Server.Handle("/api/catalog/", h),
 // which puts authentication in front: reads follow the server's anonymous-read setting,
 // writes need a token. The handler also works mounted with the prefix stripped.
@@ -58,17 +59,20 @@ type params map[string]string
 func (h *httpAPI) routes() []route {
 	return []route{
 		{"entities", handlers{http.MethodGet: h.getEntities}},
-		{"entities/by-query", handlers{http.MethodGet: h.queryEntities}},
+		{"entities/by-query", handlers{http.MethodGet: h.queryEntities, http.MethodPost: h.queryEntitiesByPredicate}},
 		{"entities/by-uid/:uid", handlers{http.MethodGet: h.getEntityByUID, http.MethodDelete: h.deleteEntityByUID}},
 		{"entities/by-name/:kind/:namespace/:name", handlers{http.MethodGet: h.getEntityByName}},
 		{"entities/by-name/:kind/:namespace/:name/ancestry", handlers{http.MethodGet: h.getAncestry}},
 		{"entities/by-refs", handlers{http.MethodPost: h.getEntitiesByRefs}},
-		{"entity-facets", handlers{http.MethodGet: h.getFacets}},
+		{"entity-facets", handlers{http.MethodGet: h.getFacets, http.MethodPost: h.getFacetsByPredicate}},
 		{"locations", handlers{http.MethodGet: h.listLocations, http.MethodPost: h.createLocation}},
-		{"locations/:id", handlers{http.MethodGet: h.getLocation, http.MethodDelete: h.deleteLocation}},
+		// Before locations/:id, which also matches it (GET falls through to that).
+		{"locations/by-query", handlers{http.MethodPost: h.queryLocations}},
+		{"locations/:id", handlers{http.MethodGet: h.getLocation, http.MethodPut: h.updateLocation, http.MethodDelete: h.deleteLocation}},
 		{"locations/by-entity/:kind/:namespace/:name", handlers{http.MethodGet: h.getLocationByEntity}},
 		{"refresh", handlers{http.MethodPost: h.refresh}},
 		{"validate-entity", handlers{http.MethodPost: h.validateEntity}},
+		{"analyze-location", handlers{http.MethodPost: h.analyzeLocation}},
 	}
 }
 
@@ -84,26 +88,38 @@ func (h *httpAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if method == http.MethodHead {
 		method = http.MethodGet // net/http drops the body
 	}
-	for _, rt := range h.table {
+	// As in express, a path that a route matches but whose method it does not take may
+	// still be served by a later route (GET /locations/by-query is GET /locations/:id).
+	var matched *route
+	var allowed []string
+	for i := range h.table {
+		rt := &h.table[i]
 		p, ok := match(rt.pattern, segs)
 		if !ok {
 			continue
 		}
 		fn, ok := rt.methods[method]
 		if !ok {
-			allowed := make([]string, 0, len(rt.methods))
-			for m := range rt.methods {
-				allowed = append(allowed, m)
+			if matched == nil {
+				matched = rt
 			}
-			slices.Sort(allowed)
-			w.Header().Set("Allow", strings.Join(allowed, ", "))
-			h.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, name: "MethodNotAllowedError",
-				message: fmt.Sprintf("%s does not support %s", APIPrefix+"/"+rt.pattern, r.Method)})
-			return
+			for m := range rt.methods {
+				if !slices.Contains(allowed, m) {
+					allowed = append(allowed, m)
+				}
+			}
+			continue
 		}
 		if err := fn(w, r, p); err != nil {
 			h.writeError(w, r, err)
 		}
+		return
+	}
+	if matched != nil {
+		slices.Sort(allowed)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		h.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, name: "MethodNotAllowedError",
+			message: fmt.Sprintf("%s does not support %s", APIPrefix+"/"+matched.pattern, r.Method)})
 		return
 	}
 	h.writeError(w, r, notFoundf("no catalog API at %s", r.URL.Path))
@@ -316,4 +332,13 @@ func (h *httpAPI) readJSONBody(w http.ResponseWriter, r *http.Request, out any) 
 		return inputErrorf("Malformed request body: unexpected data after the JSON object")
 	}
 	return nil
+}
+
+// readOptionalJSONBody is readJSONBody for endpoints whose body may be left out (Backstage
+// then sees an empty object): a request without a body leaves out untouched.
+func (h *httpAPI) readOptionalJSONBody(w http.ResponseWriter, r *http.Request, out any) error {
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		return nil
+	}
+	return h.readJSONBody(w, r, out)
 }

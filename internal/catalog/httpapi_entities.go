@@ -71,12 +71,13 @@ func (c *Catalog) getByRef(ctx context.Context, ref entity.CompoundRef) (*api.Ob
 // entitySearch is what a list of entities is selected and ordered by.
 type entitySearch struct {
 	filter   [][]store.FieldRequirement
+	where    *store.Expr // a predicate (POST by-query), ANDed with filter
 	order    []orderField
 	fullText *fullTextFilter
 }
 
 func (s entitySearch) selector(ks []*kinds.Kind) store.Selector {
-	sel := store.Selector{Kinds: ks, Filter: s.filter}
+	sel := store.Selector{Kinds: ks, Filter: s.filter, Where: s.where}
 	for _, o := range s.order {
 		sel.OrderBy = append(sel.OrderBy, store.Order{Key: o.Field, Desc: o.Order == "desc"})
 	}
@@ -306,7 +307,6 @@ type pageInfo struct {
 // GET /entities/by-query: one page of entities, the total, and cursors for the pages
 // around it. A cursor carries the whole query.
 func (h *httpAPI) queryEntities(w http.ResponseWriter, r *http.Request, _ params) error {
-	ctx := r.Context()
 	q := r.URL.Query()
 	fields, err := fieldsParam(q, nil)
 	if err != nil {
@@ -339,7 +339,25 @@ func (h *httpAPI) queryEntities(w http.ResponseWriter, r *http.Request, _ params
 			return err
 		}
 	}
+	return h.answerQuery(w, r, cur, fromCursor, limit, fields)
+}
+
+// answerQuery answers a by-query request (GET or POST) for the query a cursor holds: one
+// page of limit entities from cur.Offset, the total, and cursors for the pages around it.
+func (h *httpAPI) answerQuery(w http.ResponseWriter, r *http.Request, cur queryCursor, fromCursor bool, limit int, fields projection) error {
+	ctx := r.Context()
 	s := entitySearch{filter: fromCursorFilter(cur.Filter), order: cur.OrderFields, fullText: cur.FullTextFilter}
+	if cur.Query != nil {
+		where, err := h.c.predicateWhere(ctx, cur.Query)
+		if err != nil {
+			var ae *apiError
+			if fromCursor && errors.As(err, &ae) {
+				return inputErrorf("Malformed cursor: %s", ae.message)
+			}
+			return err
+		}
+		s.where = where
+	}
 	objs, total, more, err := h.c.page(ctx, s, cur.Offset, limit, cur.TotalItems == nil)
 	if err != nil {
 		return err
@@ -647,6 +665,8 @@ func (h *httpAPI) getEntitiesByRefs(w http.ResponseWriter, r *http.Request, _ pa
 	var body struct {
 		EntityRefs *[]string `json:"entityRefs"`
 		Fields     []string  `json:"fields"`
+		// Query is a predicate the entities must match too (ANDed with filter).
+		Query json.RawMessage `json:"query"`
 	}
 	if err := h.readJSONBody(w, r, &body); err != nil {
 		var ae *apiError
@@ -667,6 +687,12 @@ func (h *httpAPI) getEntitiesByRefs(w http.ResponseWriter, r *http.Request, _ pa
 	if err != nil {
 		return err
 	}
+	var where *store.Expr
+	if body.Query != nil {
+		if where, err = h.c.predicateWhere(ctx, body.Query); err != nil {
+			return err
+		}
+	}
 	objs := make([]*api.Object, len(*body.EntityRefs))
 	var uids []string
 	for i, s := range *body.EntityRefs {
@@ -684,12 +710,16 @@ func (h *httpAPI) getEntitiesByRefs(w http.ResponseWriter, r *http.Request, _ pa
 		objs[i] = obj
 		uids = append(uids, obj.Metadata.UID)
 	}
-	if len(filter) > 0 && len(uids) > 0 {
-		// Keep the entities that match: each clause, and also one of these uids.
-		sel := store.Selector{Kinds: h.c.entityResources()}
+	if (len(filter) > 0 || where != nil) && len(uids) > 0 {
+		// Keep the entities that match: each clause (and the predicate), and also one of
+		// these uids.
+		sel := store.Selector{Kinds: h.c.entityResources(), Where: where}
 		for _, clause := range filter {
 			c := append(slices.Clone(clause), store.FieldRequirement{Key: "metadata.uid", Values: uids})
 			sel.Filter = append(sel.Filter, c)
+		}
+		if len(filter) == 0 {
+			sel.Filter = [][]store.FieldRequirement{{{Key: "metadata.uid", Values: uids}}}
 		}
 		matched, _, err := h.c.store.Query(ctx, sel)
 		if err != nil {
@@ -729,7 +759,6 @@ type facetValue struct {
 // GET /entity-facets: for each facet (a search key such as kind or spec.type), how many
 // matching entities have each of its values.
 func (h *httpAPI) getFacets(w http.ResponseWriter, r *http.Request, _ params) error {
-	ctx := r.Context()
 	q := r.URL.Query()
 	var facets []string
 	for _, f := range q["facet"] {
@@ -744,7 +773,14 @@ func (h *httpAPI) getFacets(w http.ResponseWriter, r *http.Request, _ params) er
 	if err != nil {
 		return err
 	}
-	sel := entitySearch{filter: filter}.selector(h.c.entityResources())
+	return h.writeFacets(w, r, entitySearch{filter: filter}, facets)
+}
+
+// writeFacets answers an entity-facets request: for each facet, the values the matching
+// entities have and how many have each.
+func (h *httpAPI) writeFacets(w http.ResponseWriter, r *http.Request, s entitySearch, facets []string) error {
+	ctx := r.Context()
+	sel := s.selector(h.c.entityResources())
 	out := make(map[string][]facetValue, len(facets))
 	for _, f := range facets {
 		counts, err := h.c.store.QueryFacets(ctx, sel, f)
@@ -764,4 +800,76 @@ func (h *httpAPI) getFacets(w http.ResponseWriter, r *http.Request, _ params) er
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"facets": out})
 	return nil
+}
+
+// POST /entities/by-query: by-query with the request in a JSON body and a predicate
+// ("query") in place of filter parameters. A body with a cursor continues a query (only
+// fields and limit apply then), whichever endpoint started it.
+func (h *httpAPI) queryEntitiesByPredicate(w http.ResponseWriter, r *http.Request, _ params) error {
+	var body map[string]json.RawMessage
+	if err := h.readOptionalJSONBody(w, r, &body); err != nil {
+		return err
+	}
+	rawFields, _, err := bodyStrings(body, "fields")
+	if err != nil {
+		return err
+	}
+	fields, err := fieldsParam(url.Values{}, rawFields)
+	if err != nil {
+		return err
+	}
+	limit, hasLimit, err := bodyInt(body, "limit", 0)
+	if err != nil {
+		return err
+	}
+	if !hasLimit {
+		limit = defaultQueryLimit
+	}
+	limit = min(limit, store.MaxListLimit)
+	if c, ok, err := bodyString(body, "cursor"); err != nil {
+		return err
+	} else if ok {
+		if c == "" {
+			return inputErrorf("Cursor cannot be empty")
+		}
+		cur, err := decodeCursor(c)
+		if err != nil {
+			return err
+		}
+		return h.answerQuery(w, r, cur, true, limit, fields)
+	}
+	cur, err := predicateQueryCursor(body)
+	if err != nil {
+		return err
+	}
+	return h.answerQuery(w, r, cur, false, limit, fields)
+}
+
+// POST /entity-facets: facets of the entities matching a predicate ("query"; all
+// entities without one).
+func (h *httpAPI) getFacetsByPredicate(w http.ResponseWriter, r *http.Request, _ params) error {
+	var body map[string]json.RawMessage
+	if err := h.readJSONBody(w, r, &body); err != nil {
+		return err
+	}
+	raw, _, err := bodyStrings(body, "facets")
+	if err != nil {
+		return err
+	}
+	var facets []string
+	for _, f := range raw {
+		if f != "" {
+			facets = append(facets, f)
+		}
+	}
+	if len(facets) == 0 {
+		return inputErrorf("Missing or empty facets parameter")
+	}
+	var s entitySearch
+	if q, ok := body["query"]; ok {
+		if s.where, err = h.c.predicateWhere(r.Context(), q); err != nil {
+			return err
+		}
+	}
+	return h.writeFacets(w, r, s, facets)
 }

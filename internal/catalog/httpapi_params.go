@@ -3,6 +3,7 @@ package catalog
 import (
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"net/url"
 	"strconv"
 	"strings"
@@ -285,10 +286,12 @@ func fullTextParams(q url.Values) (*fullTextFilter, error) {
 // queryCursor is the state a by-query cursor carries: the query itself (a request with a
 // cursor ignores filter, order and full-text parameters, as in Backstage), where the page
 // starts and the total counted on the first page. It travels as base64 JSON, like
-// Backstage's; clients treat it as opaque. It must never have a "query" key:
-// CatalogClient sends cursors with one to the predicate endpoint instead.
+// Backstage's; clients treat it as opaque. It has a "query" key (the predicate, as JSON)
+// exactly when the first request was a POST with a predicate: CatalogClient sends cursors
+// with one to POST /entities/by-query and others to GET; both endpoints take both.
 type queryCursor struct {
 	Filter         [][]cursorRequirement `json:"filter,omitempty"`
+	Query          json.RawMessage       `json:"query,omitempty"`
 	OrderFields    []orderField          `json:"orderFields"`
 	FullTextFilter *fullTextFilter       `json:"fullTextFilter,omitempty"`
 	Offset         int                   `json:"offset"`
@@ -368,6 +371,14 @@ func decodeCursor(s string) (queryCursor, error) {
 	if c.FullTextFilter != nil && strings.TrimSpace(c.FullTextFilter.Term) == "" {
 		return c, inputErrorf("Malformed cursor: empty full-text term")
 	}
+	if c.Query != nil {
+		// Checked in full where it is used; here only its shape.
+		q, err := compactPredicate(c.Query)
+		if err != nil {
+			return c, inputErrorf("Malformed cursor: the query is not a JSON object")
+		}
+		c.Query = q
+	}
 	return c, nil
 }
 
@@ -419,4 +430,165 @@ func yes(s string) bool {
 		return true
 	}
 	return false
+}
+
+// The fields of a JSON request body (POST /entities/by-query and the like), read with
+// Backstage's defaults and a 400 that names the field for a value of the wrong type. A
+// missing field is not an error; null is a value of the wrong type.
+
+func bodyValue(body map[string]json.RawMessage, name string) (any, bool, error) {
+	raw, ok := body[name]
+	if !ok {
+		return nil, false, nil
+	}
+	dec := json.NewDecoder(strings.NewReader(string(raw)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, false, inputErrorf("Invalid %s: %v", name, err)
+	}
+	return v, true, nil
+}
+
+// bodyInt reads an integer field that must be at least lo.
+func bodyInt(body map[string]json.RawMessage, name string, lo int) (int, bool, error) {
+	v, ok, err := bodyValue(body, name)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	n, isNum := v.(json.Number)
+	f, ferr := strconv.ParseFloat(string(n), 64)
+	if !isNum || ferr != nil || f != math.Trunc(f) || math.Abs(f) > 1<<53 {
+		return 0, false, inputErrorf("Invalid %s, not an integer", name)
+	}
+	if int(f) < lo {
+		return 0, false, inputErrorf("Invalid %s, must be %d or greater", name, lo)
+	}
+	return int(f), true, nil
+}
+
+func bodyString(body map[string]json.RawMessage, name string) (string, bool, error) {
+	v, ok, err := bodyValue(body, name)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	s, isStr := v.(string)
+	if !isStr {
+		return "", false, inputErrorf("Invalid %s, not a string", name)
+	}
+	return s, true, nil
+}
+
+func bodyStrings(body map[string]json.RawMessage, name string) ([]string, bool, error) {
+	v, ok, err := bodyValue(body, name)
+	if err != nil || !ok {
+		return nil, false, err
+	}
+	arr, isArr := v.([]any)
+	if !isArr {
+		return nil, false, inputErrorf("Invalid %s, expected an array of strings", name)
+	}
+	out := make([]string, len(arr))
+	for i, e := range arr {
+		s, isStr := e.(string)
+		if !isStr {
+			return nil, false, inputErrorf("Invalid %s, expected an array of strings (item %d is not a string)", name, i)
+		}
+		out[i] = s
+	}
+	return out, true, nil
+}
+
+// predicateQueryCursor reads the query of a first POST /entities/by-query request: query
+// (a predicate), orderBy ([{field, order}]), fullTextFilter ({term, fields}), offset and
+// totalItems. Other keys are ignored, as Backstage's schema allows them.
+func predicateQueryCursor(body map[string]json.RawMessage) (queryCursor, error) {
+	cur := queryCursor{OrderFields: []orderField{}}
+	if raw, ok := body["query"]; ok {
+		q, err := compactPredicate(raw)
+		if err != nil {
+			return cur, err
+		}
+		// Check it now, so that a malformed predicate is a 400 before anything is read.
+		if _, err := parsePredicate(q); err != nil {
+			return cur, err
+		}
+		cur.Query = q
+	}
+	if v, ok, err := bodyValue(body, "orderBy"); err != nil {
+		return cur, err
+	} else if ok {
+		arr, isArr := v.([]any)
+		if !isArr {
+			return cur, inputErrorf("Invalid orderBy, expected an array of {field, order}")
+		}
+		for i, e := range arr {
+			o, isObj := e.(map[string]any)
+			field, _ := o["field"].(string)
+			order, _ := o["order"].(string)
+			if !isObj || strings.TrimSpace(field) == "" {
+				return cur, inputErrorf("Invalid orderBy, item %d must be {field, order} with a non-empty field", i)
+			}
+			if order != "asc" && order != "desc" {
+				return cur, inputErrorf("Invalid order field order, must be asc or desc")
+			}
+			cur.OrderFields = append(cur.OrderFields, orderField{Field: field, Order: order})
+		}
+	}
+	if v, ok, err := bodyValue(body, "fullTextFilter"); err != nil {
+		return cur, err
+	} else if ok {
+		o, isObj := v.(map[string]any)
+		if !isObj {
+			return cur, inputErrorf("Invalid fullTextFilter, expected an object {term, fields}")
+		}
+		term, isStr := o["term"].(string)
+		if _, has := o["term"]; has && !isStr {
+			return cur, inputErrorf("Invalid fullTextFilter, term must be a string")
+		}
+		ft := &fullTextFilter{Term: strings.TrimSpace(term)}
+		if fs, has := o["fields"]; has {
+			arr, isArr := fs.([]any)
+			if !isArr {
+				return cur, inputErrorf("Invalid fullTextFilter, fields must be an array of strings")
+			}
+			for _, f := range arr {
+				s, isStr := f.(string)
+				if !isStr {
+					return cur, inputErrorf("Invalid fullTextFilter, fields must be an array of strings")
+				}
+				if s = strings.TrimSpace(s); s != "" {
+					ft.Fields = append(ft.Fields, s)
+				}
+			}
+		}
+		if ft.Term != "" {
+			if len(ft.Fields) == 0 {
+				// Backstage searches the sort field, or else metadata.uid.
+				ft.Fields = []string{"metadata.uid"}
+				if len(cur.OrderFields) > 0 {
+					ft.Fields = []string{cur.OrderFields[0].Field}
+				}
+			}
+			cur.FullTextFilter = ft
+		}
+	}
+	offset, _, err := bodyInt(body, "offset", 0)
+	if err != nil {
+		return cur, err
+	}
+	cur.Offset = offset
+	if mode, ok, err := bodyString(body, "totalItems"); err != nil {
+		return cur, inputErrorf(`Invalid totalItems value, expected one of: include, exclude`)
+	} else if ok {
+		switch mode {
+		case "include":
+		case "exclude":
+			zero := int64(0)
+			cur.TotalItems = &zero
+		default:
+			return cur, inputErrorf(`Invalid totalItems value "%s", expected one of: include, exclude`, mode)
+		}
+	}
+	return cur, nil
 }

@@ -23,7 +23,6 @@ import (
 	"github.com/paved-dev/paved/internal/catalog/entity"
 	"github.com/paved-dev/paved/internal/kinds"
 	"github.com/paved-dev/paved/internal/store"
-	"github.com/paved-dev/paved/internal/store/sqlite"
 )
 
 const apiTestToken = "catalog-api-test-token"
@@ -37,6 +36,7 @@ type apiServer struct {
 }
 
 type apiServerOptions struct {
+	backend       string // "" (SQLite) or "postgres"
 	anonymousRead bool
 	noCorpus      bool
 	fileRoots     []string
@@ -44,11 +44,7 @@ type apiServerOptions struct {
 
 func newAPIServer(t testing.TB, o apiServerOptions) *apiServer {
 	t.Helper()
-	ctx := context.Background()
-	be, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "paved.db"), sqlite.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	be := openBackend(t, o.backend)
 	quiet := slog.New(slog.DiscardHandler)
 	st := store.New(be, kinds.NewRegistry(), store.Options{Logger: quiet})
 	cat, err := New(st, Options{Logger: quiet, FileRoots: o.fileRoots})
@@ -69,7 +65,6 @@ func newAPIServer(t testing.TB, o apiServerOptions) *apiServer {
 		srv.Close()
 		hs.Close()
 		st.Close()
-		_ = be.Close()
 	})
 	s := &apiServer{URL: hs.URL, Cat: cat, Store: st}
 	if !o.noCorpus {
@@ -287,8 +282,10 @@ func refs(items []testEntity) []string {
 	return out
 }
 
-func TestAPIQueryEntities(t *testing.T) {
-	s := newAPIServer(t, apiServerOptions{})
+func TestAPIQueryEntities(t *testing.T) { forEachBackend(t, testAPIQueryEntities) }
+
+func testAPIQueryEntities(t *testing.T, backend string) {
+	s := newAPIServer(t, apiServerOptions{backend: backend})
 	cases := []struct {
 		name  string
 		query string
@@ -565,8 +562,10 @@ func TestAPIGetEntities(t *testing.T) {
 	}
 }
 
-func TestAPIEntityByNameAndUID(t *testing.T) {
-	s := newAPIServer(t, apiServerOptions{})
+func TestAPIEntityByNameAndUID(t *testing.T) { forEachBackend(t, testAPIEntityByNameAndUID) }
+
+func testAPIEntityByNameAndUID(t *testing.T, backend string) {
+	s := newAPIServer(t, apiServerOptions{backend: backend})
 	r := s.get(t, "/api/catalog/entities/by-name/Component/Default/ARTIST-LOOKUP")
 	if r.Code != http.StatusOK {
 		t.Fatalf("%d %s", r.Code, r.Body)
@@ -703,8 +702,10 @@ func TestAPIEntitiesByRefs(t *testing.T) {
 	}
 }
 
-func TestAPIFacets(t *testing.T) {
-	s := newAPIServer(t, apiServerOptions{})
+func TestAPIFacets(t *testing.T) { forEachBackend(t, testAPIFacets) }
+
+func testAPIFacets(t *testing.T, backend string) {
+	s := newAPIServer(t, apiServerOptions{backend: backend})
 	type facets struct {
 		Facets map[string][]struct {
 			Value string

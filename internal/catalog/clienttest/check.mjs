@@ -10,6 +10,8 @@
 // Prints one line per check and "N passed, M failed"; exits non-zero if any failed.
 
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import { CatalogClient, CATALOG_FILTER_EXISTS } from '@backstage/catalog-client';
 
 const baseUrl = process.env.PAVED_URL;
@@ -224,6 +226,114 @@ await check('queryEntities: a malformed cursor is an InputError', async () => {
   );
 });
 
+// Predicate queries (POST /entities/by-query, POST /entity-facets, by-refs with a query)
+await check('queryEntities: a predicate, paged through its cursors', async () => {
+  const query = { kind: 'Component', 'spec.type': { $in: ['service', 'WEBSITE'] } };
+  const first = await client.queryEntities(
+    { query, limit: 5, orderFields: { field: 'metadata.name', order: 'asc' }, fields: ['kind', 'metadata.name', 'spec.type'] },
+    opts,
+  );
+  assert.equal(first.totalItems, 12);
+  assert.equal(first.items.length, 5);
+  assert.ok(first.pageInfo.nextCursor);
+  // The cursor holds the predicate, so the client continues with POST.
+  assert.ok('query' in JSON.parse(Buffer.from(first.pageInfo.nextCursor, 'base64').toString('utf8')));
+  const all = [...first.items];
+  let page = first;
+  let pages = 1;
+  while (page.pageInfo.nextCursor) {
+    page = await client.queryEntities({ cursor: page.pageInfo.nextCursor, limit: 5, fields: ['kind', 'metadata.name', 'spec.type'] }, opts);
+    assert.equal(page.totalItems, 12);
+    assert.ok(page.pageInfo.prevCursor);
+    all.push(...page.items);
+    assert.ok(++pages < 10);
+  }
+  assert.equal(pages, 3);
+  const names = all.map(e => e.metadata.name);
+  assert.equal(new Set(names).size, 12);
+  assert.deepEqual(names, [...names].sort());
+  assert.ok(all.every(e => e.kind === 'Component' && ['service', 'website'].includes(e.spec.type)));
+  const back = await client.queryEntities({ cursor: page.pageInfo.prevCursor, limit: 5 }, opts);
+  assert.deepEqual(back.items.map(e => e.metadata.name), names.slice(5, 10));
+});
+
+await check('queryEntities: filter and query together, $not, $exists', async () => {
+  const res = await client.queryEntities(
+    { filter: { kind: 'user' }, query: { $not: { 'metadata.namespace': 'development' } } },
+    opts,
+  );
+  assert.equal(res.totalItems, 16);
+  assert.ok(res.items.every(e => e.kind === 'User' && e.metadata.namespace === 'default'));
+  const groups = await client.queryEntities(
+    { query: { $all: [{ kind: 'group' }, { 'spec.profile.email': { $exists: false } }] } },
+    opts,
+  );
+  const { items: allGroups } = await client.getEntities({ filter: { kind: 'group' } }, opts);
+  assert.deepEqual(
+    groups.items.map(ref).sort(),
+    allGroups.filter(g => !g.spec?.profile?.email).map(ref).sort(),
+  );
+});
+
+await check('queryEntities: tags, relations and $hasPrefix', async () => {
+  const java = await client.queryEntities({ query: { 'metadata.tags': { $contains: 'java' } } }, opts);
+  const javaByFilter = await client.getEntities({ filter: { 'metadata.tags': 'java' } }, opts);
+  assert.ok(java.totalItems > 0);
+  assert.deepEqual(java.items.map(ref).sort(), javaByFilter.items.map(ref).sort());
+  const owned = await client.queryEntities(
+    { query: { relations: { $contains: { type: 'ownedBy', targetRef: 'group:default/team-a' } } } },
+    opts,
+  );
+  const ownedByFilter = await client.getEntities({ filter: { 'relations.ownedBy': 'group:default/team-a' } }, opts);
+  assert.ok(owned.totalItems > 0);
+  assert.deepEqual(owned.items.map(ref).sort(), ownedByFilter.items.map(ref).sort());
+  const wayback = await client.queryEntities({ query: { 'metadata.name': { $hasPrefix: 'WAYBACK-' } } }, opts);
+  assert.ok(wayback.totalItems > 0);
+  assert.ok(wayback.items.every(e => e.metadata.name.startsWith('wayback-')));
+});
+
+await check('queryEntities: a malformed predicate is an InputError', async () => {
+  const err = await expectResponseError(
+    () => client.queryEntities({ query: { kind: { $in: 'component' } } }, opts),
+    400,
+    'InputError',
+  );
+  assert.match(err.body.error.message, /\$in/);
+  await expectResponseError(() => client.queryEntities({ query: { $or: [] } }, opts), 400, 'InputError');
+});
+
+await check('streamEntities: with a predicate', async () => {
+  let n = 0;
+  for await (const page of client.streamEntities({ query: { kind: 'user' }, pageSize: 5 }, opts)) {
+    assert.ok(page.every(e => e.kind === 'User'));
+    n += page.length;
+  }
+  assert.equal(n, 17);
+});
+
+await check('getEntityFacets: with a predicate', async () => {
+  const { facets } = await client.getEntityFacets(
+    { facets: ['spec.type'], query: { kind: 'component' } },
+    opts,
+  );
+  const byFilter = await client.getEntityFacets({ facets: ['spec.type'], filter: { kind: 'component' } }, opts);
+  assert.deepEqual(facets, byFilter.facets);
+  const none = await client.getEntityFacets({ facets: ['kind'], query: { $any: [] } }, opts);
+  assert.deepEqual(none.facets, { kind: [] });
+});
+
+await check('getEntitiesByRefs: with a predicate', async () => {
+  const { items } = await client.getEntitiesByRefs(
+    {
+      entityRefs: ['api:default/petstore', 'component:default/petstore', 'user:default/guest'],
+      query: { kind: { $in: ['api', 'user'] } },
+      fields: ['kind', 'metadata.name'],
+    },
+    opts,
+  );
+  assert.deepEqual(items, [{ kind: 'API', metadata: { name: 'petstore' } }, undefined, { kind: 'User', metadata: { name: 'guest' } }]);
+});
+
 // Single entities
 await check('getEntityByRef', async () => {
   const e = await client.getEntityByRef('component:default/artist-lookup', opts);
@@ -297,6 +407,29 @@ await check('validateEntity', async () => {
 // Locations, refresh and removal
 if (locationFile) {
   let id;
+  const dir = path.dirname(locationFile);
+  await check('analyzeLocation: a directory with catalog-info.yaml', async () => {
+    const res = await client.analyzeLocation({ location: { type: 'file', target: dir } }, opts);
+    assert.deepEqual(res.generateEntities, []);
+    const e = res.existingEntityFiles.find(f => f.entity.metadata.name === 'clienttest-svc');
+    assert.ok(e, JSON.stringify(res));
+    assert.deepEqual(e.location, { type: 'file', target: locationFile });
+    assert.equal(e.isRegistered, false);
+  });
+  await check('analyzeLocation: a directory without one suggests a Component', async () => {
+    const empty = path.join(dir, 'empty-repo');
+    fs.mkdirSync(empty, { recursive: true });
+    const res = await client.analyzeLocation({ location: { type: 'file', target: empty } }, opts);
+    assert.deepEqual(res.existingEntityFiles, []);
+    assert.equal(res.generateEntities.length, 1);
+    assert.equal(res.generateEntities[0].entity.kind, 'Component');
+    assert.equal(res.generateEntities[0].entity.metadata.name, 'empty-repo');
+    await expectResponseError(
+      () => client.analyzeLocation({ location: { type: 'file', target: path.join(dir, 'missing') } }, opts),
+      404,
+      'NotFoundError',
+    );
+  });
   await check('addLocation: dry run', async () => {
     const res = await client.addLocation({ type: 'file', target: locationFile, dryRun: true }, opts);
     assert.equal(res.location.target, locationFile);
@@ -317,6 +450,56 @@ if (locationFile) {
   await check('getLocationByEntity', async () => {
     const loc = await client.getLocationByEntity('component:default/clienttest-svc', opts);
     assert.equal(loc?.id, id);
+    assert.match(loc.entityRef, /^location:default\/generated-[0-9a-f]{40}$/);
+  });
+  await check('analyzeLocation: a registered file', async () => {
+    const res = await client.analyzeLocation({ location: { type: 'file', target: locationFile } }, opts);
+    assert.ok(res.existingEntityFiles.length > 0);
+    assert.ok(res.existingEntityFiles.every(f => f.isRegistered));
+  });
+  await check('addLocation: onConflict refresh and reject', async () => {
+    const res = await client.addLocation({ type: 'file', target: locationFile, onConflict: 'refresh' }, opts);
+    assert.equal(res.location.id, id);
+    await expectResponseError(
+      () => client.addLocation({ type: 'file', target: locationFile, onConflict: 'reject' }, opts),
+      409,
+      'ConflictError',
+    );
+  });
+  await check('queryLocations and streamLocations', async () => {
+    const res = await client.queryLocations({ query: { type: 'FILE', target: { $hasPrefix: dir } }, limit: 10 }, opts);
+    assert.equal(res.totalItems, 1);
+    assert.equal(res.items[0].id, id);
+    assert.equal(res.items[0].target, locationFile);
+    const none = await client.queryLocations({ query: { $not: { id } } }, opts);
+    assert.ok(none.items.every(l => l.id !== id));
+    const ids = [];
+    for await (const page of client.streamLocations({ limit: 1 }, opts)) {
+      ids.push(...page.map(l => l.id));
+    }
+    assert.ok(ids.includes(id));
+    assert.equal(new Set(ids).size, ids.length);
+    await expectResponseError(() => client.queryLocations({ query: { kind: 'x' } }, opts), 400, 'InputError');
+  });
+  await check('updateLocation', async () => {
+    const other = path.join(dir, 'clienttest-other.yaml');
+    fs.writeFileSync(
+      other,
+      'apiVersion: backstage.io/v1alpha1\nkind: Component\nmetadata:\n  name: clienttest-other\nspec:\n  type: service\n  lifecycle: experimental\n  owner: team-a\n',
+    );
+    const updated = await client.updateLocation(id, { type: 'file', target: other }, opts);
+    assert.equal(updated.id, id);
+    assert.equal(updated.target, other);
+    assert.ok(await client.getEntityByRef('component:default/clienttest-other', opts));
+    assert.equal(await client.getEntityByRef('component:default/clienttest-svc', opts), undefined);
+    const back = await client.updateLocation(id, { type: 'file', target: locationFile }, opts);
+    assert.equal(back.target, locationFile);
+    assert.ok(await client.getEntityByRef('component:default/clienttest-svc', opts));
+    await expectResponseError(
+      () => client.updateLocation('no-such-location', { type: 'file', target: other }, opts),
+      404,
+      'NotFoundError',
+    );
   });
   await check('refreshEntity', async () => {
     await client.refreshEntity('component:default/clienttest-svc', opts);
