@@ -37,6 +37,39 @@ type Options struct {
 type collector struct {
 	st  *store.Store
 	log *slog.Logger
+
+	// live holds the uids of objects of owner kinds (kinds some ownerReference has named)
+	// that the event stream has shown created or updated and not deleted since. Events come
+	// in revision order, so an object whose owners are all in it cannot be an orphan at its
+	// event's revision, and a later deletion of an owner queues the dependents anyway: such
+	// events need no reconcile. Only mapEvent (one goroutine, in order) touches it.
+	live       map[ownerKey]struct{}
+	ownerKinds map[string]bool // apiVersion + "/" + kind
+}
+
+// ownerKey is what an ownerReference resolves to (what ownerExists looks up).
+type ownerKey struct{ resource, namespace, name, uid string }
+
+// refKey is the owner a dependent's reference names; ok is false for an unknown kind.
+func (c *collector) refKey(dep *api.Object, ref api.OwnerReference) (ownerKey, bool) {
+	k, ok := c.st.Kinds().ByGVK(ref.APIVersion, ref.Kind)
+	if !ok {
+		return ownerKey{}, false
+	}
+	ns := ""
+	if k.Namespaced {
+		ns = dep.Metadata.Namespace
+	}
+	return ownerKey{k.Resource(), ns, ref.Name, ref.UID}, true
+}
+
+// objKey is the key of an object itself.
+func (c *collector) objKey(o *api.Object) (ownerKey, bool) {
+	k, ok := c.st.Kinds().ByGVK(o.APIVersion, o.Kind)
+	if !ok {
+		return ownerKey{}, false
+	}
+	return ownerKey{k.Resource(), o.Metadata.Namespace, o.Metadata.Name, o.Metadata.UID}, true
 }
 
 // New returns the garbage collector as a controller to add to a Manager. It watches every
@@ -49,7 +82,7 @@ func New(st *store.Store, opts Options) (*controller.Controller, error) {
 	if opts.Workers <= 0 {
 		opts.Workers = 2
 	}
-	c := &collector{st: st, log: opts.Logger.With("controller", Name)}
+	c := &collector{st: st, log: opts.Logger.With("controller", Name), live: map[ownerKey]struct{}{}, ownerKinds: map[string]bool{}}
 	return controller.New(st, c, controller.Options{
 		Name:         Name,
 		Watches:      []controller.Watch{controller.Watches(nil, c.mapEvent)},
@@ -63,10 +96,14 @@ func New(st *store.Store, opts Options) (*controller.Controller, error) {
 }
 
 func (c *collector) mapEvent(ctx context.Context, ev store.Event) []controller.Request {
+	o := ev.Object
 	switch ev.Type {
 	case api.EventDeleted:
-		if ev.Object.Metadata.UID == "" {
+		if o.Metadata.UID == "" {
 			return nil
+		}
+		if key, ok := c.objKey(o); ok {
+			delete(c.live, key)
 		}
 		deps, err := c.st.ListOwnedBy(ctx, ev.Object.Metadata.UID)
 		if err != nil {
@@ -82,17 +119,43 @@ func (c *collector) mapEvent(ctx context.Context, ev store.Event) []controller.R
 		}
 		return out
 	case api.EventAdded, api.EventModified:
-		if len(ev.Object.Metadata.OwnerReferences) > 0 && ev.Object.Metadata.DeletionTimestamp == nil {
-			return []controller.Request{controller.RequestFor(ev.Object)}
+		if key, ok := c.objKey(o); ok && c.ownerKinds[o.APIVersion+"/"+o.Kind] && o.Metadata.UID != "" {
+			if o.Metadata.DeletionTimestamp == nil {
+				c.live[key] = struct{}{}
+			} else {
+				delete(c.live, key) // going away; its dependents are checked again on its delete
+			}
+		}
+		if len(o.Metadata.OwnerReferences) == 0 || o.Metadata.DeletionTimestamp != nil {
+			return nil
+		}
+		alive := false
+		for _, ref := range o.Metadata.OwnerReferences {
+			c.ownerKinds[ref.APIVersion+"/"+ref.Kind] = true
+			if key, ok := c.refKey(o, ref); ok {
+				if _, ok := c.live[key]; ok {
+					alive = true
+				}
+			}
+		}
+		if !alive {
+			return []controller.Request{controller.RequestFor(o)}
 		}
 	}
 	return nil
 }
 
-// sweep queues every object that has ownerReferences, kind by kind, page by page.
+// sweep queues every object that has ownerReferences and none of whose owners exists,
+// kind by kind, page by page. Owners are looked up once per sweep each (most objects share a
+// few owners), so a sweep over 100,000 owned objects queues only the orphans.
 func (c *collector) sweep(ctx context.Context, enqueue func(controller.Request)) error {
-	n := 0
+	n, seen := 0, map[string]bool{}
+	exists := map[api.OwnerReference]bool{} // per namespace: see below
 	for _, k := range c.st.Kinds().All() {
+		if seen[k.Resource()] {
+			continue // another version of a kind already swept (they share storage)
+		}
+		seen[k.Resource()] = true
 		opts := store.ListOptions{Limit: 500}
 		for {
 			l, err := c.st.List(ctx, k, opts)
@@ -101,7 +164,28 @@ func (c *collector) sweep(ctx context.Context, enqueue func(controller.Request))
 			}
 			for i := range l.Items {
 				o := &l.Items[i]
-				if len(o.Metadata.OwnerReferences) > 0 && o.Metadata.DeletionTimestamp == nil {
+				if len(o.Metadata.OwnerReferences) == 0 || o.Metadata.DeletionTimestamp != nil {
+					continue
+				}
+				alive := false
+				for _, ref := range o.Metadata.OwnerReferences {
+					// A namespaced owner is looked up in the dependent's namespace.
+					cacheKey := ref
+					cacheKey.Controller, cacheKey.BlockOwnerDeletion = nil, nil
+					cacheKey.Name = o.Metadata.Namespace + "/" + ref.Name
+					e, ok := exists[cacheKey]
+					if !ok {
+						if e, err = c.ownerExists(ctx, o, ref); err != nil {
+							return err
+						}
+						exists[cacheKey] = e
+					}
+					if e {
+						alive = true
+						break
+					}
+				}
+				if !alive {
 					enqueue(controller.RequestFor(o))
 					n++
 				}
@@ -112,7 +196,7 @@ func (c *collector) sweep(ctx context.Context, enqueue func(controller.Request))
 			opts.Continue = l.Metadata.Continue
 		}
 	}
-	c.log.Debug("sweep queued owned objects", "count", n)
+	c.log.Debug("sweep queued objects whose owners are gone", "count", n)
 	return nil
 }
 

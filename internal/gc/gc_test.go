@@ -2,6 +2,7 @@ package gc_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -276,4 +277,40 @@ func TestOwnerOfUnknownKindKeepsTheDependent(t *testing.T) {
 	if e.get(t, unknown) == nil {
 		t.Error("a dependent whose owner's kind is not registered was deleted; kinds registered at run time may come back")
 	}
+}
+
+// TestOwnerSeenLiveThenDeleted covers the collector's shortcut: dependents created after
+// their owner's own event need no reconcile, and must still go when the owner goes, also
+// when the owner is first marked for deletion (finalizer) and only later removed.
+func TestOwnerSeenLiveThenDeleted(t *testing.T) {
+	e := newEnv(t)
+	startGC(t, e, gc.Options{})
+	owner := e.create(t, e.app, "default", "owner", nil, "example.com/hold")
+	first := e.create(t, e.part, "default", "first", ownedBy(owner)) // names the owner kind first
+	owner.Metadata.Labels = map[string]string{"touched": "yes"}       // the owner's own event, after
+	owner, err := e.st.Update(context.Background(), owner)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var deps []*api.Object
+	for i := range 30 {
+		deps = append(deps, e.create(t, e.part, "default", fmt.Sprintf("dep-%d", i), ownedBy(owner)))
+	}
+	e.barrier(t, "default")
+	for _, d := range append(deps, first) {
+		if e.get(t, d) == nil {
+			t.Fatalf("%s was deleted while its owner lives", d.Metadata.Name)
+		}
+	}
+	// Marked for deletion (the finalizer holds it), then more dependents, then gone.
+	if _, err := e.st.Delete(context.Background(), e.app, "default", "owner", store.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	late := e.create(t, e.part, "default", "late", ownedBy(owner))
+	cur := e.get(t, owner)
+	cur.Metadata.Finalizers = nil
+	if _, err := e.st.Update(context.Background(), cur); err != nil {
+		t.Fatal(err)
+	}
+	e.eventuallyGone(t, append(deps, first, late)...)
 }
