@@ -133,14 +133,18 @@ func BenchmarkRefreshOneChangedFile(b *testing.B) {
 	// A refresh finds what a file yielded before through the store's query index, which a
 	// server has built long before (the catalog API uses it); build it outside the timing.
 	before, peakBefore := rss(), peakRSS()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	heapBefore := ms.HeapInuse
 	if err := c.store.WarmQueryIndex(ctx); err != nil {
 		b.Fatal(err)
 	}
 	runtime.GC()
-	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	b.Logf("RSS before building the store's query index %.0f MB (peak %.0f MB), after %.0f MB; live heap %.0f MB",
-		before, peakBefore, rss(), float64(ms.HeapInuse)/(1<<20))
+	b.Logf("RSS before building the store's query index %.0f MB (peak %.0f MB), after %.0f MB; live heap %.0f MB, of which the index %.0f MB",
+		before, peakBefore, rss(), float64(ms.HeapInuse)/(1<<20), float64(ms.HeapInuse-heapBefore)/(1<<20))
+	b.ReportMetric(float64(ms.HeapInuse-heapBefore)/(1<<20), "index-heap-MB")
 	var lat []time.Duration
 	b.ResetTimer()
 	for i := 0; i < refreshes; i++ {
