@@ -794,13 +794,7 @@ func (qi *queryIndex) fieldBitmap(key string, values []string) *roaring.Bitmap {
 			bms = append(bms, items)
 		}
 	}
-	switch len(bms) {
-	case 0:
-		return roaring.New()
-	case 1:
-		return bms[0]
-	}
-	return roaring.FastOr(bms...)
+	return union(bms)
 }
 
 // itemBitmap is the set of objects whose rows say key = "true" as an array item: key is
@@ -816,6 +810,11 @@ func (qi *queryIndex) itemBitmap(key string) *roaring.Bitmap {
 			bms = append(bms, qi.objects(pid))
 		}
 	}
+	return union(bms)
+}
+
+// union is the union of bms; with one bitmap, that bitmap itself (do not modify the result).
+func union(bms []*roaring.Bitmap) *roaring.Bitmap {
 	switch len(bms) {
 	case 0:
 		return roaring.New()
