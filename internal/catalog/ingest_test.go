@@ -333,7 +333,9 @@ spec:
 	}
 }
 
-func TestRefreshAfterFileChange(t *testing.T) {
+func TestRefreshAfterFileChange(t *testing.T) { forEachBackend(t, testRefreshAfterFileChange) }
+
+func testRefreshAfterFileChange(t *testing.T, backend string) {
 	dir := writeFiles(t, t.TempDir(), map[string]string{
 		"all.yaml": `apiVersion: backstage.io/v1alpha1
 kind: Location
@@ -345,7 +347,7 @@ spec:
 		"groups.yaml":   docs(doc(group, "team-a"), doc(group, "team-b")),
 		"services.yaml": docs(doc(component, "a", "first", "team-a"), doc(component, "b", "first", "team-a")),
 	})
-	c := newCatalog(t, Options{FileRoots: []string{dir}})
+	c := newCatalogOn(t, backend, Options{FileRoots: []string{dir}})
 	runControllers(t, c)
 	loc := register(t, c, filepath.Join(dir, "all.yaml"))
 	waitRelation(t, c, "group:default/team-a", "ownerOf", "component:default/a")
@@ -400,13 +402,15 @@ func TestPeriodicRefresh(t *testing.T) {
 	})
 }
 
-func TestOrphans(t *testing.T) {
+func TestOrphans(t *testing.T) { forEachBackend(t, testOrphans) }
+
+func testOrphans(t *testing.T, backend string) {
 	for _, mode := range []string{"delete", "keep"} {
 		t.Run(mode, func(t *testing.T) {
 			dir := writeFiles(t, t.TempDir(), map[string]string{
 				"c.yaml": docs(doc(group, "team-a"), doc(component, "a", "x", "team-a"), doc(component, "b", "x", "team-a")),
 			})
-			c := newCatalog(t, Options{FileRoots: []string{dir}, Orphans: mode})
+			c := newCatalogOn(t, backend, Options{FileRoots: []string{dir}, Orphans: mode})
 			runControllers(t, c)
 			loc := register(t, c, filepath.Join(dir, "c.yaml"))
 			waitRelation(t, c, "group:default/team-a", "ownerOf", "component:default/b")
@@ -455,12 +459,14 @@ func TestOrphans(t *testing.T) {
 	}
 }
 
-func TestConflictingLocations(t *testing.T) {
+func TestConflictingLocations(t *testing.T) { forEachBackend(t, testConflictingLocations) }
+
+func testConflictingLocations(t *testing.T, backend string) {
 	dir := writeFiles(t, t.TempDir(), map[string]string{
 		"first.yaml":  docs(doc(component, "shared", "from first", "team-a"), doc(component, "only-first", "x", "team-a")),
 		"second.yaml": docs(doc(component, "shared", "from second", "team-b"), doc(component, "only-second", "x", "team-b")),
 	})
-	c := newCatalog(t, Options{FileRoots: []string{dir}})
+	c := newCatalogOn(t, backend, Options{FileRoots: []string{dir}})
 	runControllers(t, c)
 	first := register(t, c, filepath.Join(dir, "first.yaml"))
 	second := register(t, c, filepath.Join(dir, "second.yaml"))

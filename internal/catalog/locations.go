@@ -135,9 +135,8 @@ func (c *Catalog) register(ctx context.Context, t target, presence string, fromC
 	if fromConfig {
 		source = sourceConfig
 	}
-	o, err := c.store.Create(ctx, &api.Object{APIVersion: Group + "/v1", Kind: "CatalogLocation",
-		Metadata: api.ObjectMeta{Name: uuid.NewString(), Labels: map[string]string{labelSource: source}}, Spec: spec})
-	return o, false, err
+	return c.createLocation(ctx, t, &api.Object{APIVersion: Group + "/v1", Kind: "CatalogLocation",
+		Metadata: api.ObjectMeta{Labels: map[string]string{labelSource: source}}, Spec: spec})
 }
 
 // lock serialises work on one location (or on registration) within this process.
@@ -374,6 +373,9 @@ func (c *Catalog) Refresh(ctx context.Context, entityRef string) error {
 // processLocation runs the location (or, for a refresh, one file below it) and records
 // the outcome in its status.
 func (c *Catalog) processLocation(ctx context.Context, loc *api.Object, opts runOptions) (*run, error) {
+	if !c.leads() {
+		return c.handOff(ctx, loc, opts) // another replica leads: it does the run
+	}
 	unlock := c.lock(loc.Metadata.Name)
 	defer unlock()
 	return c.processLocked(ctx, loc, opts)
@@ -628,6 +630,9 @@ func (c *Catalog) reconcileLocation(ctx context.Context, req controller.Request)
 	}
 	if loc.Metadata.DeletionTimestamp != nil {
 		return controller.Result{}, nil
+	}
+	if full, err := c.serveRunRequests(ctx, loc); err != nil || full {
+		return controller.Result{RequeueAfter: c.jitter()}, err // runs other replicas asked for
 	}
 	if due, wait := c.due(loc, time.Now()); !due {
 		return controller.Result{RequeueAfter: wait}, nil

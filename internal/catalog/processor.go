@@ -986,7 +986,7 @@ func (r *run) link() {
 	for _, p := range r.writes {
 		own[p.ref] = p.outgoing
 	}
-	r.c.stitch.announce(own)
+	r.c.stitch.announce(r.ctx, own)
 	for _, p := range r.writes {
 		p.outgoing, p.announced = nil, true // the index has them now
 	}

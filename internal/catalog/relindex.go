@@ -1,8 +1,9 @@
 package catalog
 
 import (
-	"hash/fnv"
+	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,45 +18,54 @@ import (
 // incoming one), updated in O(1) per relation, next to the set-hash of the relations it
 // was last seen stored with.
 //
-// It is compact because a catalog of 100,000 entities has about 400,000 relations: refs
-// are numbered (each string kept once), relation types are small codes.
+// It is compact because a catalog of 100,000 entities has about 450,000 relations (24 MB
+// at that size with the ref strings, against 31 MB for a node per allocation with maps of
+// edges): refs are numbered (each string kept once), relation types are small codes, nodes
+// are values in fixed-size chunks (no pointer and no allocation of their own), and a node
+// keeps its own relations and its incoming edges in one slice. Only the few entities with
+// many incoming edges (a group owning hundreds of components) have a sorted set of their
+// own, and only those the stitcher wrote have a write time.
 type relIndex struct {
-	mu    sync.Mutex
-	ids   map[string]refID
-	refs  []string // by id; "" when free
-	nodes []*node  // by id
-	free  []refID
-	types *relTypes
+	mu     sync.Mutex
+	ids    map[string]refID
+	refs   []string // by id; "" when free
+	chunks []*[chunkSize]node
+	free   []refID
+	big    map[refID]*inSet // incoming edges of the nodes with more than smallSet
+	paced  map[refID]int64  // unix nanoseconds of the stitcher's last write
+	types  *relTypes
 }
 
 type refID uint32
 
-// rel is a relation as its source holds it; edge is one as its target sees it (the
-// source's type and the source).
-type (
-	rel struct {
-		to  refID
-		typ uint8
-	}
-	edge struct {
-		from refID
-		typ  uint8
-	}
+// link is a relation as its source holds it (the target and the type), or an incoming
+// edge as its target holds it (the source and the source's type): 8 bytes.
+type link struct {
+	id  refID
+	typ uint8
+}
+
+const (
+	// smallSet is the size up to which a node keeps its incoming edges in its slice.
+	smallSet = 16
+	// Nodes are allocated chunkSize at a time; a node's address never changes.
+	chunkBits = 10
+	chunkSize = 1 << chunkBits
 )
 
-// smallSet is the size up to which a node keeps its incoming edges in a slice.
-const smallSet = 16
-
+// node is one entity ref: 48 bytes.
 type node struct {
-	own     []rel
-	in      []edge
-	inBig   map[edge]struct{}
-	sum     uint64 // set-hash of the desired relations
-	stored  uint64 // set-hash of the stored relations, as last seen
-	rev     int64
-	lastPut int64 // unix nanoseconds of the stitcher's last write
-	seen    bool  // stored, as far as the watch has said
+	// links holds the own relations (the first own of them), then the incoming edges
+	// (unless big: then they are in relIndex.big).
+	links  []link
+	sum    uint64 // set-hash of the desired relations
+	stored uint64 // set-hash of the stored relations, as last seen
+	own    uint32
+	seen   bool // stored, as far as the watch has said
+	big    bool
 }
+
+func (n *node) ownLinks() []link { return n.links[:n.own] }
 
 // relTypes numbers relation types; the built-in ones and their inverses come first.
 type relTypes struct {
@@ -98,54 +108,72 @@ func (t *relTypes) code(name string) (uint8, bool) {
 }
 
 func newRelIndex() *relIndex {
-	return &relIndex{ids: map[string]refID{}, types: newRelTypes()}
+	return &relIndex{ids: map[string]refID{}, big: map[refID]*inSet{}, paced: map[refID]int64{}, types: newRelTypes()}
 }
 
 func (x *relIndex) id(ref string) refID {
 	if id, ok := x.ids[ref]; ok {
 		return id
 	}
+	ref = strings.Clone(ref) // not a part of a larger string the caller holds
 	var id refID
 	if n := len(x.free); n > 0 {
 		id = x.free[n-1]
 		x.free = x.free[:n-1]
 		x.refs[id] = ref
-		x.nodes[id] = &node{}
 	} else {
 		id = refID(len(x.refs))
 		x.refs = append(x.refs, ref)
-		x.nodes = append(x.nodes, &node{})
+		if int(id>>chunkBits) == len(x.chunks) {
+			x.chunks = append(x.chunks, new([chunkSize]node))
+		}
 	}
 	x.ids[ref] = id
 	return id
 }
+
+// node returns the node of an id (in use or not); its address never changes.
+func (x *relIndex) node(id refID) *node { return &x.chunks[id>>chunkBits][id&(chunkSize-1)] }
 
 func (x *relIndex) lookup(ref string) (refID, *node) {
 	id, ok := x.ids[ref]
 	if !ok {
 		return 0, nil
 	}
-	return id, x.nodes[id]
+	return id, x.node(id)
 }
 
+// relHash is FNV-1a of type, a zero byte and target.
 func relHash(typ, target string) uint64 {
-	h := fnv.New64a()
-	h.Write([]byte(typ))
-	h.Write([]byte{0})
-	h.Write([]byte(target))
-	return h.Sum64()
+	const prime = 1099511628211
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(typ); i++ {
+		h = (h ^ uint64(typ[i])) * prime
+	}
+	h *= prime // the zero byte
+	for i := 0; i < len(target); i++ {
+		h = (h ^ uint64(target[i])) * prime
+	}
+	return h
 }
 
 // setHash is the hash of a set of relations: the sum of its members' hashes, so that it
 // can be kept up to date one member at a time.
 func setHash(rs []api.Relation) uint64 {
 	var sum uint64
-	seen := make(map[api.Relation]struct{}, len(rs))
-	for _, r := range rs {
-		if _, dup := seen[r]; dup {
+	var seen map[api.Relation]struct{}
+	if len(rs) > smallSet {
+		seen = make(map[api.Relation]struct{}, len(rs))
+	}
+	for i, r := range rs {
+		if seen != nil {
+			if _, dup := seen[r]; dup {
+				continue
+			}
+			seen[r] = struct{}{}
+		} else if slices.Contains(rs[:i], r) {
 			continue
 		}
-		seen[r] = struct{}{}
 		sum += relHash(r.Type, r.TargetRef)
 	}
 	return sum
@@ -155,76 +183,130 @@ func (x *relIndex) hashOf(typ uint8, to refID) uint64 {
 	return relHash(x.types.names[typ], x.refs[to])
 }
 
-func (n *node) hasIn(e edge) bool {
-	if n.inBig != nil {
-		_, ok := n.inBig[e]
+// inSet holds the incoming edges of a node that has more than smallSet of them: sorted
+// (8 bytes an edge, a binary search to find one) up to sortedMax, beyond that in a map, so
+// that an entity everything points at does not cost a quadratic number of moves.
+type inSet struct {
+	sorted []link
+	set    map[link]struct{}
+}
+
+const sortedMax = 4096
+
+func cmpLink(a, b link) int {
+	return cmp.Compare(uint64(a.id)<<8|uint64(a.typ), uint64(b.id)<<8|uint64(b.typ))
+}
+
+func (s *inSet) has(e link) bool {
+	if s.set != nil {
+		_, ok := s.set[e]
 		return ok
 	}
-	return slices.Contains(n.in, e)
+	_, ok := slices.BinarySearchFunc(s.sorted, e, cmpLink)
+	return ok
 }
 
-func (n *node) addIn(e edge) {
-	if n.inBig != nil {
-		n.inBig[e] = struct{}{}
+func (s *inSet) add(e link) {
+	if s.set != nil {
+		s.set[e] = struct{}{}
 		return
 	}
-	n.in = append(n.in, e)
-	if len(n.in) > smallSet {
-		n.inBig = make(map[edge]struct{}, 2*len(n.in))
-		for _, x := range n.in {
-			n.inBig[x] = struct{}{}
+	i, ok := slices.BinarySearchFunc(s.sorted, e, cmpLink)
+	if ok {
+		return
+	}
+	s.sorted = slices.Insert(s.sorted, i, e)
+	if len(s.sorted) > sortedMax {
+		s.set = make(map[link]struct{}, len(s.sorted))
+		for _, l := range s.sorted {
+			s.set[l] = struct{}{}
 		}
-		n.in = nil
+		s.sorted = nil
 	}
 }
 
-func (n *node) removeIn(e edge) {
-	if n.inBig != nil {
-		delete(n.inBig, e)
+func (s *inSet) remove(e link) {
+	if s.set != nil {
+		delete(s.set, e)
+	} else if i, ok := slices.BinarySearchFunc(s.sorted, e, cmpLink); ok {
+		s.sorted = slices.Delete(s.sorted, i, i+1)
+	}
+}
+
+func (s *inSet) len() int { return len(s.sorted) + len(s.set) }
+
+func (x *relIndex) hasIn(id refID, n *node, e link) bool {
+	if n.big {
+		return x.big[id].has(e)
+	}
+	return slices.Contains(n.links[n.own:], e)
+}
+
+func (x *relIndex) addIn(id refID, n *node, e link) {
+	if n.big {
+		x.big[id].add(e)
 		return
 	}
-	if i := slices.Index(n.in, e); i >= 0 {
-		n.in = slices.Delete(n.in, i, i+1)
+	n.links = append(n.links, e)
+	if in := n.links[n.own:]; len(in) > smallSet {
+		s := &inSet{sorted: slices.Clone(in)}
+		slices.SortFunc(s.sorted, cmpLink)
+		x.big[id] = s
+		n.big = true
+		n.links = slices.Clone(n.ownLinks())
 	}
 }
 
-func (n *node) lenIn() int {
-	if n.inBig != nil {
-		return len(n.inBig)
+func (x *relIndex) removeIn(id refID, n *node, e link) {
+	if n.big {
+		x.big[id].remove(e)
+		return
 	}
-	return len(n.in)
+	if i := slices.Index(n.links[n.own:], e); i >= 0 {
+		i += int(n.own)
+		n.links = slices.Delete(n.links, i, i+1)
+	}
 }
 
-func (n *node) eachIn(fn func(edge)) {
-	if n.inBig != nil {
-		for e := range n.inBig {
+func (x *relIndex) lenIn(id refID, n *node) int {
+	if n.big {
+		return x.big[id].len()
+	}
+	return len(n.links) - int(n.own)
+}
+
+func (x *relIndex) eachIn(id refID, n *node, fn func(link)) {
+	in := n.links[n.own:]
+	if n.big {
+		s := x.big[id]
+		for e := range s.set {
 			fn(e)
 		}
-		return
+		in = s.sorted
 	}
-	for _, e := range n.in {
+	for _, e := range in {
 		fn(e)
 	}
 }
 
-// has reports whether n's desired relations contain (typ, to).
-func (x *relIndex) has(n *node, typ uint8, to refID) bool {
-	if slices.Contains(n.own, rel{to: to, typ: typ}) {
+// has reports whether the desired relations of n (whose id is id) contain (typ, to).
+func (x *relIndex) has(id refID, n *node, typ uint8, to refID) bool {
+	if slices.Contains(n.ownLinks(), link{id: to, typ: typ}) {
 		return true
 	}
 	inv := x.types.inv[typ]
-	return inv != noInverse && n.hasIn(edge{from: to, typ: inv})
+	return inv != noInverse && x.hasIn(id, n, link{id: to, typ: inv})
 }
 
-// toRels converts relations to the index's form.
-func (x *relIndex) toRels(rs []api.Relation) []rel {
-	out := make([]rel, 0, len(rs))
+// toLinks converts relations to the index's form.
+func (x *relIndex) toLinks(rs []api.Relation) []link {
+	out := make([]link, 0, len(rs))
 	for _, r := range rs {
 		c, ok := x.types.code(r.Type)
 		if !ok {
 			continue
 		}
-		v := rel{to: x.id(r.TargetRef), typ: c}
+		v := link{id: x.id(r.TargetRef), typ: c}
 		if !slices.Contains(out, v) {
 			out = append(out, v)
 		}
@@ -236,71 +318,78 @@ func (x *relIndex) toRels(rs []api.Relation) []rel {
 // desired relations changed.
 func (x *relIndex) setOwnLocked(src string, own []api.Relation) []refID {
 	sid := x.id(src)
-	want := x.toRels(own)
-	n := x.nodes[sid]
+	want := x.toLinks(own)
+	n := x.node(sid)
 	// One relation at a time, each checked just before and after its own change: with
 	// self-relations (dependsOn itself, whose inverse is its own dependencyOf) the order
 	// matters.
-	var changed []refID
-	for _, r := range slices.Clone(n.own) {
+	var changed, prune []refID
+	for i := 0; i < int(n.own); {
+		r := n.links[i]
 		if slices.Contains(want, r) {
+			i++
 			continue
 		}
-		n.own = slices.DeleteFunc(n.own, func(o rel) bool { return o == r })
-		if !x.has(n, r.typ, r.to) {
-			n.sum -= x.hashOf(r.typ, r.to)
+		n.links = slices.Delete(n.links, i, i+1)
+		n.own--
+		if !x.has(sid, n, r.typ, r.id) {
+			n.sum -= x.hashOf(r.typ, r.id)
 		}
-		if x.removeIncoming(r.to, edge{from: sid, typ: r.typ}) {
-			changed = append(changed, r.to)
+		if x.removeIncoming(r.id, link{id: sid, typ: r.typ}) {
+			changed = append(changed, r.id)
 		}
-		defer x.prune(r.to)
+		prune = append(prune, r.id)
 	}
 	for _, r := range want {
-		if slices.Contains(n.own, r) {
+		if slices.Contains(n.ownLinks(), r) {
 			continue
 		}
-		if !x.has(n, r.typ, r.to) {
-			n.sum += x.hashOf(r.typ, r.to)
+		if !x.has(sid, n, r.typ, r.id) {
+			n.sum += x.hashOf(r.typ, r.id)
 		}
-		n.own = append(n.own, r)
-		if x.addIncoming(r.to, edge{from: sid, typ: r.typ}) {
-			changed = append(changed, r.to)
+		n.links = slices.Insert(n.links, int(n.own), r)
+		n.own++
+		if x.addIncoming(r.id, link{id: sid, typ: r.typ}) {
+			changed = append(changed, r.id)
 		}
 	}
-	if len(n.own) == 0 {
-		n.own = nil
+	if len(n.links) == 0 {
+		n.links = nil
 	}
-	defer x.prune(sid)
+	for _, id := range prune {
+		x.prune(id)
+	}
+	x.prune(sid)
 	return changed
 }
 
-func (x *relIndex) addIncoming(target refID, e edge) bool {
-	n := x.nodes[target]
-	if n.hasIn(e) {
+func (x *relIndex) addIncoming(target refID, e link) bool {
+	n := x.node(target)
+	if x.hasIn(target, n, e) {
 		return false
 	}
 	inv := x.types.inv[e.typ]
 	if inv == noInverse {
-		n.addIn(e)
+		x.addIn(target, n, e)
 		return false
 	}
-	was := x.has(n, inv, e.from)
-	n.addIn(e)
+	was := x.has(target, n, inv, e.id)
+	x.addIn(target, n, e)
 	if !was {
-		n.sum += x.hashOf(inv, e.from)
+		n.sum += x.hashOf(inv, e.id)
 		return true
 	}
 	return false
 }
 
-func (x *relIndex) removeIncoming(target refID, e edge) bool {
-	n := x.nodes[target]
-	if !n.hasIn(e) {
+func (x *relIndex) removeIncoming(target refID, e link) bool {
+	n := x.node(target)
+	if !x.hasIn(target, n, e) {
 		return false
 	}
-	n.removeIn(e)
-	if inv := x.types.inv[e.typ]; inv != noInverse && !x.has(n, inv, e.from) {
-		n.sum -= x.hashOf(inv, e.from)
+	x.removeIn(target, n, e)
+	if inv := x.types.inv[e.typ]; inv != noInverse && !x.has(target, n, inv, e.id) {
+		n.sum -= x.hashOf(inv, e.id)
 		return true
 	}
 	return false
@@ -309,19 +398,21 @@ func (x *relIndex) removeIncoming(target refID, e edge) bool {
 // prune frees a node nothing is known about any more. Nothing can point at it then: a
 // relation to it would be an incoming edge, one from it an own relation.
 func (x *relIndex) prune(id refID) {
-	n := x.nodes[id]
-	if n == nil || n.seen || len(n.own) > 0 || n.lenIn() > 0 {
+	n := x.node(id)
+	if x.refs[id] == "" || n.seen || n.own > 0 || x.lenIn(id, n) > 0 {
 		return
 	}
 	delete(x.ids, x.refs[id])
+	delete(x.big, id)
+	delete(x.paced, id)
 	x.refs[id] = ""
-	x.nodes[id] = nil
+	*n = node{}
 	x.free = append(x.free, id)
 }
 
 func (x *relIndex) staleID(id refID) bool {
-	n := x.nodes[id]
-	return n != nil && n.seen && n.sum != n.stored
+	n := x.node(id)
+	return x.refs[id] != "" && n.seen && n.sum != n.stored
 }
 
 // apply records an entity as stored, with the relations its fields imply (or, deleted,
@@ -341,10 +432,9 @@ func (x *relIndex) apply(ref string, own []api.Relation, obj *api.Object, delete
 		}
 	} else {
 		id := x.id(ref)
-		n := x.nodes[id]
+		n := x.node(id)
 		n.seen = true
 		n.stored = setHash(obj.Relations)
-		n.rev = revOf(obj)
 		check = append(x.setOwnLocked(ref, own), id)
 	}
 	return x.staleRefs(check, nil)
@@ -402,7 +492,7 @@ func (x *relIndex) staleAll() []string {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	var out []string
-	for id := range x.nodes {
+	for id := range x.refs {
 		if x.staleID(refID(id)) {
 			out = append(out, x.refs[id])
 		}
@@ -414,14 +504,17 @@ func (x *relIndex) staleAll() []string {
 func (x *relIndex) inverses(target string) []api.Relation {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	_, n := x.lookup(target)
+	id, n := x.lookup(target)
 	if n == nil {
 		return nil
 	}
-	out := make([]api.Relation, 0, n.lenIn())
-	n.eachIn(func(e edge) {
+	return x.inversesLocked(id, n, make([]api.Relation, 0, x.lenIn(id, n)))
+}
+
+func (x *relIndex) inversesLocked(id refID, n *node, out []api.Relation) []api.Relation {
+	x.eachIn(id, n, func(e link) {
 		if inv := x.types.inv[e.typ]; inv != noInverse {
-			out = append(out, api.Relation{Type: x.types.names[inv], TargetRef: x.refs[e.from]})
+			out = append(out, api.Relation{Type: x.types.names[inv], TargetRef: x.refs[e.id]})
 		}
 	})
 	return out
@@ -432,13 +525,15 @@ func (x *relIndex) inverses(target string) []api.Relation {
 func (x *relIndex) desiredOf(ref string) []api.Relation {
 	x.mu.Lock()
 	var out []api.Relation
-	if _, n := x.lookup(ref); n != nil {
-		for _, r := range n.own {
-			out = append(out, api.Relation{Type: x.types.names[r.typ], TargetRef: x.refs[r.to]})
+	if id, n := x.lookup(ref); n != nil {
+		out = make([]api.Relation, 0, int(n.own)+x.lenIn(id, n))
+		for _, r := range n.ownLinks() {
+			out = append(out, api.Relation{Type: x.types.names[r.typ], TargetRef: x.refs[r.id]})
 		}
+		out = x.inversesLocked(id, n, out)
 	}
 	x.mu.Unlock()
-	return sortRelations(append(out, x.inverses(ref)...))
+	return sortRelations(out)
 }
 
 // desired returns own plus the inverse of every relation pointing at ref, sorted.
@@ -449,8 +544,8 @@ func (x *relIndex) desired(ref string, own []api.Relation) []api.Relation {
 func (x *relIndex) lastPut(ref string) time.Time {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, n := x.lookup(ref); n != nil && n.lastPut != 0 {
-		return time.Unix(0, n.lastPut)
+	if id, n := x.lookup(ref); n != nil && x.paced[id] != 0 {
+		return time.Unix(0, x.paced[id])
 	}
 	return time.Time{}
 }
@@ -458,8 +553,8 @@ func (x *relIndex) lastPut(ref string) time.Time {
 func (x *relIndex) setLastPut(ref string, t time.Time) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if _, n := x.lookup(ref); n != nil {
-		n.lastPut = t.UnixNano()
+	if id, n := x.lookup(ref); n != nil {
+		x.paced[id] = t.UnixNano()
 	}
 }
 
@@ -469,12 +564,9 @@ func (x *relIndex) keepPaceOf(old *relIndex) {
 	defer old.mu.Unlock()
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	for id, n := range old.nodes {
-		if n == nil || n.lastPut == 0 {
-			continue
-		}
-		if _, m := x.lookup(old.refs[id]); m != nil {
-			m.lastPut = n.lastPut
+	for id, t := range old.paced {
+		if nid, m := x.lookup(old.refs[id]); m != nil {
+			x.paced[nid] = t
 		}
 	}
 }

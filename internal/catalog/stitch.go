@@ -39,7 +39,7 @@ type stitcher struct {
 	idx       *relIndex
 	feedCtx   context.Context
 	enq       func(controller.Request) // the running controller's queue
-	progress  int64                    // the index reflects every write up to this revision
+	progress  int64                    // the index reflects every write up to this revision; -1: not listed yet
 	advanced  chan struct{}            // closed (and replaced) whenever progress moves
 	pending   map[string]struct{}
 	inflight  int
@@ -49,7 +49,7 @@ type stitcher struct {
 }
 
 func newStitcher(c *Catalog) *stitcher {
-	return &stitcher{c: c, idx: newRelIndex(), window: 500 * time.Millisecond,
+	return &stitcher{c: c, idx: newRelIndex(), window: 500 * time.Millisecond, progress: -1,
 		pending: map[string]struct{}{}, advanced: make(chan struct{})}
 }
 
@@ -72,13 +72,49 @@ func (s *stitcher) start(ctx context.Context, enqueue func(controller.Request)) 
 	}
 	s.feedCtx = ctx
 	s.enq = enqueue
+	// Whatever an earlier run (an earlier leadership) knew is stale: wait for the new
+	// feed's listing, even of an empty store.
+	s.progress = -1
 	go s.feed(ctx, enqueue)
 	return nil
 }
 
+// running reports whether the stitcher runs in this process (it is the leader's).
+func (s *stitcher) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.feedCtx != nil && s.feedCtx.Err() == nil
+}
+
+// catchUp waits, if the stitcher runs here, until its index reflects every write
+// committed before the call, so that what a run computes from it (the inverse relations
+// of the rest of the catalog) is complete. It gives up after a minute, or if the store
+// cannot be read: the stitcher corrects what a run then gets wrong.
+func (s *stitcher) catchUp(ctx context.Context) {
+	if !s.running() {
+		return
+	}
+	rev, err := s.c.store.Revision(ctx)
+	if err != nil {
+		return
+	}
+	if !s.waitProgress(ctx, rev, time.Minute) && ctx.Err() == nil {
+		s.c.log.Warn("catalog stitcher: the relation index is behind the store; relations written now may be corrected later", "revision", rev)
+	}
+}
+
 // feed lists every entity, then watches every kind from the revision the listing started
-// at; when the watch fails it starts over with a fresh index.
+// at; when the watch fails it starts over with a fresh index. When the stitcher stops (the
+// replica no longer leads) the index goes: it would only go stale, and a replica that does
+// not lead does not use it.
 func (s *stitcher) feed(ctx context.Context, enqueue func(controller.Request)) {
+	defer func() {
+		s.mu.Lock()
+		if s.feedCtx == ctx { // no later run has started meanwhile
+			s.idx, s.progress = newRelIndex(), -1
+		}
+		s.mu.Unlock()
+	}()
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := s.listAndWatch(ctx, enqueue)
@@ -161,10 +197,10 @@ func (s *stitcher) setProgressLocked(rev int64) {
 	}
 }
 
-// waitProgress waits until the index reflects every write up to rev.
-func (s *stitcher) waitProgress(ctx context.Context, rev int64) bool {
-	timeout := time.NewTimer(5 * time.Second)
-	defer timeout.Stop()
+// waitProgress waits, at most for timeout, until the index reflects every write up to rev.
+func (s *stitcher) waitProgress(ctx context.Context, rev int64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
 	for {
 		s.mu.Lock()
 		done, ch := s.progress >= rev, s.advanced
@@ -176,7 +212,7 @@ func (s *stitcher) waitProgress(ctx context.Context, rev int64) bool {
 		case <-ch:
 		case <-ctx.Done():
 			return false
-		case <-timeout.C:
+		case <-deadline.C:
 			return false
 		}
 	}
@@ -276,7 +312,7 @@ func (s *stitcher) reconcile(ctx context.Context, req controller.Request) (contr
 		}
 		// Decide only once the index has seen everything up to the entity as read: an
 		// index behind the store would undo relations it does not know of yet.
-		if !s.waitProgress(ctx, revOf(obj)) {
+		if !s.waitProgress(ctx, revOf(obj), 5*time.Second) {
 			if ctx.Err() != nil {
 				return controller.Result{}, ctx.Err()
 			}
@@ -284,6 +320,10 @@ func (s *stitcher) reconcile(ctx context.Context, req controller.Request) (contr
 		}
 		ref := canonicalRef(obj)
 		x := s.index()
+		if ctx.Err() != nil {
+			// Stopping: the index may already be the empty one that replaces it.
+			return controller.Result{}, ctx.Err()
+		}
 		if wait := s.window - time.Since(x.lastPut(ref)); wait > 0 {
 			return requeue(wait)
 		}
@@ -334,8 +374,15 @@ func (s *stitcher) waitIdle(ctx context.Context, quiet time.Duration) (time.Time
 // announce tells the index, before a run writes them, the own relations of the entities
 // it is about to write, as if they were stored already: the inverses the run writes on
 // their targets are then expected, not undone while the writes are on their way. It
-// queues the entities outside the run whose relations this changes.
-func (s *stitcher) announce(own map[string][]api.Relation) {
+// queues the entities outside the run whose relations this changes. It first lets the
+// index catch up with the store, so that the run's entities get the inverse relations
+// of everything stored before it.
+//
+// Only the process that runs the stitcher (the leader) writes what runs compute from
+// its index: on another replica the index is not fed, and AddLocation and Refresh hand
+// their runs to the leader (see Catalog.handOff).
+func (s *stitcher) announce(ctx context.Context, own map[string][]api.Relation) {
+	s.catchUp(ctx)
 	s.enqueueNow(s.index().announce(own))
 }
 

@@ -91,9 +91,11 @@ func createEntity(t *testing.T, c *Catalog, yaml string, rels ...api.Relation) *
 }
 
 // TestStitcher writes entities straight to the store, as `paved apply` would, and checks
-// that the stitcher keeps the relations of both sides right.
-func TestStitcher(t *testing.T) {
-	c := newCatalog(t, Options{})
+// that the stitcher keeps the relations of both sides right, on SQLite and PostgreSQL.
+func TestStitcher(t *testing.T) { forEachBackend(t, testStitcher) }
+
+func testStitcher(t *testing.T, backend string) {
+	c := newCatalogOn(t, backend, Options{})
 	runControllers(t, c)
 	ctx := context.Background()
 	createEntity(t, c, fmt.Sprintf(group, "team-a"))

@@ -145,7 +145,10 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 // controllers; configured locations are registered when the server runs.
 func (s *Server) startCatalog() error {
 	cc := s.cfg.Catalog
-	opts := catalog.Options{Logger: s.log, RefreshInterval: cc.RefreshInterval.D(), Orphans: cc.Orphans}
+	// On PostgreSQL several replicas may share the store and only the leader runs the
+	// controllers: the others hand their location runs to it.
+	opts := catalog.Options{Logger: s.log, RefreshInterval: cc.RefreshInterval.D(), Orphans: cc.Orphans,
+		Replicas: s.cfg.Store.Database != ""}
 	for _, root := range cc.FileRoots {
 		abs, err := filepath.Abs(root)
 		if err != nil {
