@@ -137,6 +137,7 @@ func newCatalogGetCommand(g *globals) *cobra.Command {
 
 func newCatalogSearchCommand(g *globals) *cobra.Command {
 	var filters []string
+	var query string
 	var limit int
 	var output string
 	cmd := &cobra.Command{
@@ -146,10 +147,14 @@ func newCatalogSearchCommand(g *globals) *cobra.Command {
 contains TEXT (case-insensitively), and that match every --filter. A filter is
 key=value, or key alone for "has the key"; keys are dotted paths such as kind, spec.type,
 metadata.tags or relations.ownedby, values are case-insensitive, and repeating a key
-within one --filter ("kind=component,kind=api") matches any of its values.`,
+within one --filter ("kind=component,kind=api") matches any of its values.
+
+--query takes a Backstage filter predicate as JSON instead of filters: field equality,
+$all, $any, $not, $exists, $in, $hasPrefix and $contains (docs/catalog-api.md).`,
 		Example: `  paved catalog search payments
   paved catalog search --filter kind=component --filter spec.type=service
-  paved catalog search svc --filter relations.ownedby=group:default/team-a -o json`,
+  paved catalog search svc --filter relations.ownedby=group:default/team-a -o json
+  paved catalog search --query '{"$all": [{"kind": "component"}, {"$not": {"spec.lifecycle": "experimental"}}]}'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch output {
@@ -165,6 +170,15 @@ within one --filter ("kind=component,kind=api") matches any of its values.`,
 				return err
 			}
 			q := client.CatalogQuery{Limit: limit, OrderFields: []string{"metadata.name,asc"}}
+			if query != "" {
+				if len(filters) > 0 {
+					return errors.New("use --filter or --query, not both")
+				}
+				if !json.Valid([]byte(query)) {
+					return errors.New("--query must be JSON, such as '{\"kind\": \"component\"}'")
+				}
+				q.Query = json.RawMessage(query)
+			}
 			if len(filters) > 0 {
 				// The flags all apply (AND): one filter of the API.
 				q.Filter = []string{strings.Join(filters, ",")}
@@ -211,6 +225,7 @@ within one --filter ("kind=component,kind=api") matches any of its values.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&filters, "filter", "f", nil, "key=value (or key) the entities must match; repeatable, all must hold")
+	f.StringVar(&query, "query", "", "a Backstage filter predicate as JSON (instead of --filter)")
 	f.IntVar(&limit, "limit", 50, "show at most this many entities")
 	f.StringVarP(&output, "output", "o", "", "output format: json, yaml or name (default: a table)")
 	return cmd

@@ -1,6 +1,7 @@
 package client
 
 import (
+	"errors"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -35,6 +36,9 @@ type CatalogQuery struct {
 	// Cursor continues an earlier query; the other fields but Limit and Fields are then
 	// ignored.
 	Cursor string
+	// Query is a Backstage filter predicate ({"kind": "component", "$not": {...}}, JSON);
+	// when set the query is sent as POST /entities/by-query, and Filter must be empty.
+	Query json.RawMessage
 }
 
 // CatalogPage is one page of CatalogQueryEntities.
@@ -61,8 +65,12 @@ type CatalogAddLocationResult struct {
 	Exists   bool            `json:"exists,omitempty"`
 }
 
-// CatalogQueryEntities reads one page of entities (GET /api/catalog/entities/by-query).
+// CatalogQueryEntities reads one page of entities (GET /api/catalog/entities/by-query, or
+// POST with a predicate).
 func (c *Client) CatalogQueryEntities(ctx context.Context, q CatalogQuery) (*CatalogPage, error) {
+	if len(q.Query) > 0 && q.Cursor == "" {
+		return c.catalogQueryPredicate(ctx, q)
+	}
 	v := url.Values{}
 	if q.Cursor != "" {
 		v.Set("cursor", q.Cursor)
@@ -84,6 +92,43 @@ func (c *Client) CatalogQueryEntities(ctx context.Context, q CatalogQuery) (*Cat
 	}
 	var p CatalogPage
 	if err := c.catalogDo(ctx, http.MethodGet, "/entities/by-query", v, nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// catalogQueryPredicate is CatalogQueryEntities with a predicate, in the body of a POST.
+func (c *Client) catalogQueryPredicate(ctx context.Context, q CatalogQuery) (*CatalogPage, error) {
+	if len(q.Filter) > 0 {
+		return nil, errors.New("a catalog query takes a filter or a predicate, not both")
+	}
+	body := map[string]any{"query": q.Query}
+	if len(q.Fields) > 0 {
+		body["fields"] = q.Fields
+	}
+	if q.Limit > 0 {
+		body["limit"] = q.Limit
+	}
+	var order []map[string]string
+	for _, o := range q.OrderFields {
+		field, dir, _ := strings.Cut(o, ",")
+		if dir == "" {
+			dir = "asc"
+		}
+		order = append(order, map[string]string{"field": field, "order": dir})
+	}
+	if len(order) > 0 {
+		body["orderBy"] = order
+	}
+	if q.FullText != "" {
+		ft := map[string]any{"term": q.FullText}
+		if len(q.FullTextFields) > 0 {
+			ft["fields"] = q.FullTextFields
+		}
+		body["fullTextFilter"] = ft
+	}
+	var p CatalogPage
+	if err := c.catalogDo(ctx, http.MethodPost, "/entities/by-query", nil, body, &p); err != nil {
 		return nil, err
 	}
 	return &p, nil
