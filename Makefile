@@ -6,7 +6,7 @@ DATA ?= .paved
 
 # Packages where concurrency lives; their tests run with the race detector. This is a regular
 # expression over `go list ./...`, so a package that does not exist yet is simply not there.
-RACE_PKGS := /internal/(store|controller|apiserver|leader|gc|catalog)(/|$$)
+RACE_PKGS := /internal/(store|controller|apiserver|leader|gc|catalog|githost)(/|$$)
 
 .PHONY: build run test bench bench-catalog fmt clean
 
@@ -46,6 +46,7 @@ bench-catalog:
 	$(GO) test -run '^$$' -bench 'BenchmarkServeCatalog100k' -benchtime=1x ./cmd/paved/
 	$(GO) test -run '^$$' -bench 'BenchmarkIngest100k|BenchmarkRefreshOneChangedFile' -benchtime=1x ./internal/catalog/
 	$(GO) test -run '^$$' -bench 'BenchmarkQuery100k' -benchtime=200x ./internal/catalog/
+	$(GO) test -run '^$$' -bench 'BenchmarkPushToCatalogVisible' -benchtime=1x ./cmd/paved/
 
 fmt:
 	$(GO) fmt ./...

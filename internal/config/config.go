@@ -27,6 +27,7 @@ type Config struct {
 	Controllers Controllers `json:"controllers"`
 	Log         Log         `json:"log"`
 	Catalog     Catalog     `json:"catalog"`
+	GitHost     GitHost     `json:"githost"`
 }
 
 // Server configures the HTTP server.
@@ -66,6 +67,19 @@ type Catalog struct {
 	// FileRoots are directories below which `file` locations registered through the API
 	// may read (configured locations may always read their own directory).
 	FileRoots []string `json:"fileRoots"`
+}
+
+// GitHost configures the built-in Git hosting (repositories under <data>/git).
+type GitHost struct {
+	// MaxPushBytes bounds one Git request body (a push's pack); larger ones are refused.
+	MaxPushBytes int64 `json:"maxPushBytes"`
+	// MaxRawBytes bounds a file served by the raw API (/git/<ns>/<name>/raw/<ref>/<path>).
+	MaxRawBytes int64 `json:"maxRawBytes"`
+	// RequestTimeout bounds one Git or raw request, body included.
+	RequestTimeout Duration `json:"requestTimeout"`
+	// Hosts are more host[:port] names that reach this server (behind a proxy): catalog
+	// url locations naming them are read from the built-in Git host in process.
+	Hosts []string `json:"hosts"`
 }
 
 // CatalogLocation is one configured location.
@@ -125,6 +139,7 @@ func Default() Config {
 		Store:       Store{SQLiteSynchronous: "NORMAL", CompactInterval: Duration(5 * time.Minute), KeepRevisions: 100_000},
 		Controllers: Controllers{LeaseDuration: Duration(10 * time.Second), RenewPeriod: Duration(2 * time.Second)},
 		Catalog:     Catalog{RefreshInterval: Duration(5 * time.Minute), Orphans: "delete"},
+		GitHost:     GitHost{MaxPushBytes: 512 << 20, MaxRawBytes: 16 << 20, RequestTimeout: Duration(10 * time.Minute)},
 		Log:         Log{Level: "info", Format: "text"},
 	}
 }
@@ -267,6 +282,20 @@ func (c *Config) Validate() error {
 	for i, l := range c.Catalog.Locations {
 		if (l.Type != "file" && l.Type != "url") || l.Target == "" {
 			errs = append(errs, fmt.Sprintf("catalog.locations[%d]: type must be file or url and target must be set", i))
+		}
+	}
+	if c.GitHost.MaxPushBytes <= 0 {
+		errs = append(errs, "githost.maxPushBytes: must be positive")
+	}
+	if c.GitHost.MaxRawBytes <= 0 {
+		errs = append(errs, "githost.maxRawBytes: must be positive")
+	}
+	if c.GitHost.RequestTimeout < Duration(time.Second) {
+		errs = append(errs, "githost.requestTimeout: must be at least 1s")
+	}
+	for i, h := range c.GitHost.Hosts {
+		if h == "" || strings.ContainsAny(h, "/?#@ ") {
+			errs = append(errs, fmt.Sprintf("githost.hosts[%d]: must be a host or host:port, without scheme or path", i))
 		}
 	}
 	switch c.Log.Level {

@@ -37,6 +37,8 @@ func TestLoadFullFile(t *testing.T) {
 		Catalog: Catalog{Locations: []CatalogLocation{{Type: "file", Target: "./examples/catalog/all.yaml"},
 			{Type: "url", Target: "https://git.example.com/org/catalog/raw/main/all.yaml"}},
 			RefreshInterval: Duration(2 * time.Minute), Orphans: "keep", FileRoots: []string{"/srv/catalog"}},
+		GitHost: GitHost{MaxPushBytes: 1 << 20, MaxRawBytes: 64 << 10, RequestTimeout: Duration(2 * time.Minute),
+			Hosts: []string{"paved.example.com", "paved.internal:7007"}},
 	}
 	if d := cmp.Diff(want, c); d != "" {
 		t.Errorf("config (-want +got):\n%s", d)
@@ -76,6 +78,11 @@ func TestLoadRejects(t *testing.T) {
 		{"bad log level", "log:\n  level: loud\n", nil, "log.level"},
 		{"bad catalog location", "catalog:\n  locations:\n    - type: git\n      target: x\n", nil, "catalog.locations[0]"},
 		{"bad orphans", "catalog:\n  orphans: maybe\n", nil, "catalog.orphans"},
+		{"zero max push", "githost:\n  maxPushBytes: 0\n", nil, "githost.maxPushBytes"},
+		{"negative max raw", "githost:\n  maxRawBytes: -1\n", nil, "githost.maxRawBytes"},
+		{"tiny git timeout", "githost:\n  requestTimeout: 10ms\n", nil, "githost.requestTimeout"},
+		{"git host with a scheme", "githost:\n  hosts: [\"https://paved.example.com\"]\n", nil, "githost.hosts[0]"},
+		{"unknown githost key", "githost:\n  maxPush: 1\n", nil, `unknown field "maxPush"`},
 		{"bad bool in env", "", []string{"PAVED_ANONYMOUS_READ=maybe"}, "PAVED_ANONYMOUS_READ"},
 		{"alias bomb", "a: &a [x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]\ng: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]\nh: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]\ni: &i [*h, *h, *h, *h, *h, *h, *h, *h, *h]\n", nil, ""},
 	}
@@ -93,6 +100,14 @@ func TestLoadRejects(t *testing.T) {
 				t.Errorf("error %q does not mention %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestGitHostDefaults(t *testing.T) {
+	g := Default().GitHost
+	want := GitHost{MaxPushBytes: 512 << 20, MaxRawBytes: 16 << 20, RequestTimeout: Duration(10 * time.Minute)}
+	if d := cmp.Diff(want, g); d != "" {
+		t.Errorf("githost defaults (-want +got):\n%s", d)
 	}
 }
 

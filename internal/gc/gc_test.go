@@ -287,7 +287,7 @@ func TestOwnerSeenLiveThenDeleted(t *testing.T) {
 	startGC(t, e, gc.Options{})
 	owner := e.create(t, e.app, "default", "owner", nil, "example.com/hold")
 	first := e.create(t, e.part, "default", "first", ownedBy(owner)) // names the owner kind first
-	owner.Metadata.Labels = map[string]string{"touched": "yes"}       // the owner's own event, after
+	owner.Metadata.Labels = map[string]string{"touched": "yes"}      // the owner's own event, after
 	owner, err := e.st.Update(context.Background(), owner)
 	if err != nil {
 		t.Fatal(err)

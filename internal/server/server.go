@@ -27,6 +27,7 @@ import (
 	"github.com/paved-dev/paved/internal/config"
 	"github.com/paved-dev/paved/internal/controller"
 	"github.com/paved-dev/paved/internal/gc"
+	"github.com/paved-dev/paved/internal/githost"
 	"github.com/paved-dev/paved/internal/kinds"
 	"github.com/paved-dev/paved/internal/leader"
 	"github.com/paved-dev/paved/internal/store"
@@ -46,6 +47,7 @@ type Server struct {
 	listener net.Listener
 	elector  *leader.Elector
 	catalog  *catalog.Catalog
+	git      *githost.Host
 	manager  *controller.Manager
 	// TokenPath is where the admin token was written ("" when it came from configuration).
 	TokenPath string
@@ -119,6 +121,9 @@ func New(ctx context.Context, cfg config.Config, version string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	if err := s.startGitHost(authn); err != nil {
+		return nil, err
+	}
 	if err := s.startCatalog(); err != nil {
 		return nil, err
 	}
@@ -167,6 +172,7 @@ func (s *Server) startCatalog() error {
 		}
 		opts.Locations = append(opts.Locations, catalog.LocationSpec{Type: l.Type, Target: target})
 	}
+	opts.HTTPClient = catalog.LocalGitClient(s.git) // url locations on this server's Git host are read in process
 	cat, err := catalog.New(s.store, opts)
 	if err != nil {
 		return err
@@ -182,7 +188,38 @@ func (s *Server) startCatalog() error {
 			return err
 		}
 	}
-	return nil
+	push, err := cat.GitPushController(s.git.Kind(), s.git) // a push refreshes the locations it touches
+	if err != nil {
+		return err
+	}
+	return s.manager.Add(push)
+}
+
+// startGitHost registers the Repository kind, mounts Git smart HTTP and the raw file API
+// under /git/ and adds the repository controller. The handler checks the admin token
+// itself (git sends it as HTTP basic auth, after a Basic challenge), with the API's own
+// authenticator and anonymous-read setting.
+func (s *Server) startGitHost(authn *auth.Tokens) error {
+	gcfg := s.cfg.GitHost
+	h, err := githost.New(githost.Options{Store: s.store, Root: filepath.Join(s.cfg.Data, "git"), Auth: authn,
+		AnonymousRead: s.cfg.Server.AnonymousRead, MaxPushBytes: gcfg.MaxPushBytes, MaxRawBytes: gcfg.MaxRawBytes,
+		RequestTimeout: gcfg.RequestTimeout.D(), Hosts: gcfg.Hosts, Logger: s.log,
+		Addr: func() string {
+			if s.listener == nil {
+				return ""
+			}
+			return s.listener.Addr().String()
+		}})
+	if err != nil {
+		return err
+	}
+	s.git = h
+	s.api.HandlePublic("/git/", h.Handler())
+	ctl, err := h.Controller()
+	if err != nil {
+		return err
+	}
+	return s.manager.Add(ctl)
 }
 
 // ready decides /readyz: the store answers, and the catalog's query index (built from the

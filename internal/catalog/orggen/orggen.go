@@ -90,4 +90,3 @@ func Write(dir string, files, perFile int) (string, map[string]int, error) {
 	}
 	return all, owns, nil
 }
-
