@@ -238,7 +238,8 @@ func (h *httpAPI) validateEntity(w http.ResponseWriter, r *http.Request, _ param
 	if err != nil {
 		return fail(serializedError{Name: "TypeError", Message: err.Error()})
 	}
-	errs := h.c.model.Validate(e)
+	// The same checks as ingestion: the model's, and what paved keeps of extra metadata.
+	errs := append(h.c.model.Validate(e), checkExtraMetadata(e)...)
 	if len(errs) == 0 {
 		_, relErrs := h.c.model.Relations(e)
 		errs = relErrs

@@ -829,6 +829,12 @@ func TestAPIValidateEntity(t *testing.T) {
 	badRef := map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
 		"metadata": map[string]any{"name": "svc"},
 		"spec":     map[string]any{"type": "service", "lifecycle": "production", "owner": "team-a", "dependsOn": []any{"no-kind"}}}
+	reserved := map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+		"metadata": map[string]any{"name": "svc", "annotations": map[string]any{AnnotationExtraMetadata: "{}"}},
+		"spec":     map[string]any{"type": "service", "lifecycle": "production", "owner": "team-a"}}
+	withExtra := map[string]any{"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
+		"metadata": map[string]any{"name": "svc", "owner-email": "a@example.com"},
+		"spec":     map[string]any{"type": "service", "lifecycle": "production", "owner": "team-a"}}
 	for _, tc := range []struct {
 		name string
 		body any
@@ -845,6 +851,8 @@ func TestAPIValidateEntity(t *testing.T) {
 		{"location malformed", map[string]any{"entity": valid, "location": "nocolon"}, 400, []string{"Unable to parse location ref"}},
 		{"location missing", map[string]any{"entity": valid}, 400, []string{"location must be a string"}},
 		{"invalid JSON", `{"entity":`, 400, []string{"Malformed request body"}},
+		{"reserved annotation", map[string]any{"entity": reserved, "location": "url:https://e.com/x"}, 400, []string{AnnotationExtraMetadata}},
+		{"extra metadata kept", map[string]any{"entity": withExtra, "location": "url:https://e.com/x"}, 200, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := s.do(t, http.MethodPost, "/api/catalog/validate-entity", tc.body)
