@@ -64,7 +64,8 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		start := time.Now()
 		info := &requestInfo{}
 		sw := &statusWriter{ResponseWriter: w}
-		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		ctx, reported := auth.WithReportSlot(context.WithValue(r.Context(), infoKey{}, info))
+		r = r.WithContext(ctx)
 		next.ServeHTTP(sw, r)
 
 		code := sw.code
@@ -80,6 +81,9 @@ func (s *Server) instrument(next http.Handler) http.Handler {
 		s.metrics.observe(r.Method, code, resource, elapsed, info.watch)
 		if !isRead(r.Method) {
 			user := info.user
+			if user == "" {
+				user = *reported // a handler that authenticates by itself (HandlePublic)
+			}
 			if user == "" {
 				user = "anonymous"
 			}

@@ -76,12 +76,18 @@ func TestAnonymousWatch(t *testing.T) {
 // resource.
 func TestAuditLogAndMetrics(t *testing.T) {
 	f := newFixture(t)
+	// A handler that authenticates by itself reports its user for the audit line.
+	f.srv.HandlePublic("/self-auth/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth.Report(r.Context(), "git-pusher")
+		w.WriteHeader(http.StatusNoContent)
+	}))
 	const marker = "secret-marker-in-body"
 	f.mustDo(req{method: "POST", path: widgetsPath, body: widget("", "w1", `{"size":1,"marker":"`+marker+`"}`)}, http.StatusCreated)
 	f.mustDo(req{method: "POST", path: widgetsPath, body: widget("", "w2", `{"size":1}`), noToken: true}, http.StatusUnauthorized)
 	f.mustDo(req{method: "PATCH", path: widgetsPath + "/w1?labelSelector=x", contentType: "application/merge-patch+json", body: `{"spec":{"size":2}}`}, http.StatusOK)
 	f.mustDo(req{path: widgetsPath + "/w1"}, http.StatusOK)
 	f.mustDo(req{path: widgetsPath + "/nope"}, http.StatusNotFound)
+	f.mustDo(req{method: "POST", path: "/self-auth/x", noToken: true}, http.StatusNoContent)
 
 	type line struct {
 		Msg, Method, Path, User string
@@ -103,6 +109,7 @@ func TestAuditLogAndMetrics(t *testing.T) {
 		{Method: "POST", Path: widgetsPath, User: "admin", Status: 201},
 		{Method: "POST", Path: widgetsPath, User: "anonymous", Status: 401},
 		{Method: "PATCH", Path: widgetsPath + "/w1", User: "admin", Status: 200},
+		{Method: "POST", Path: "/self-auth/x", User: "git-pusher", Status: 204},
 	}
 	if fmt.Sprint(audit) != fmt.Sprint(want) {
 		t.Errorf("audit lines:\n got %v\nwant %v", audit, want)

@@ -100,3 +100,21 @@ func UserFrom(ctx context.Context) string {
 	u, _ := ctx.Value(userKey{}).(string)
 	return u
 }
+
+type reportKey struct{}
+
+// WithReportSlot returns a context in which a handler that authenticates by itself (one
+// mounted without the server's authentication, such as git's basic auth) can Report whom
+// it authenticated, and the slot the server's audit line reads afterwards.
+func WithReportSlot(ctx context.Context) (context.Context, *string) {
+	slot := new(string)
+	return context.WithValue(ctx, reportKey{}, slot), slot
+}
+
+// Report records the user a handler authenticated by itself, for the audit line; it does
+// nothing outside a context from WithReportSlot.
+func Report(ctx context.Context, user string) {
+	if slot, ok := ctx.Value(reportKey{}).(*string); ok {
+		*slot = user
+	}
+}

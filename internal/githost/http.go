@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/paved-dev/paved/api"
+	"github.com/paved-dev/paved/internal/auth"
 	"github.com/paved-dev/paved/internal/controller"
 )
 
@@ -125,6 +126,7 @@ func (h *Host) serve(w http.ResponseWriter, r *http.Request, local bool) {
 			h.challenge(w, "this request needs the admin token: git sends it as the password of HTTP basic auth (any user name), curl as Authorization: Bearer <token>")
 			return
 		}
+		auth.Report(r.Context(), user) // for the API server's audit line
 	}
 	if err != nil {
 		writeError(w, err)
