@@ -37,7 +37,8 @@ test:
 # The core's figures (docs/benchmarks.md): each benchmark does a fixed amount of work once and
 # prints its own metrics (objects/s, p50-ms, p99-ms, ready-max-ms, idle-rss-MB).
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime=1x ./internal/store/sqlite/ ./cmd/paved/
+	$(GO) test -run '^$$' -bench . -benchtime=1x ./internal/store/sqlite/
+	$(GO) test -run '^$$' -bench BenchmarkServeStartupAndIdle -benchtime=1x ./cmd/paved/
 
 # The catalog's figures (docs/benchmarks.md): the real `paved serve` with 100,000 entities from a
 # configured location (ingest, API latencies, refreshes, the server's RSS throughout and after a
