@@ -102,6 +102,9 @@ type Options struct {
 	// that watches alone cannot find (the garbage collector's full scan). When For is set
 	// the periodic resync also re-enqueues every object of For.
 	Sweep func(ctx context.Context, enqueue func(Request)) error
+	// SweepDelay postpones the first Sweep after start (0: at once), for a sweep that can
+	// wait while a starting server does more urgent work.
+	SweepDelay time.Duration
 	// Workers is how many requests are reconciled at once (default 1). One key is never
 	// reconciled by two workers at the same time.
 	Workers int
@@ -375,6 +378,15 @@ func (c *Controller) reconcile(ctx context.Context, req Request) (res Result, er
 // resyncLoop runs Sweep at once, then every ResyncPeriod re-enqueues every object of For
 // and runs Sweep again.
 func (c *Controller) resyncLoop(ctx context.Context, enqueue func(Request)) {
+	if c.opts.Sweep != nil && c.opts.SweepDelay > 0 {
+		t := time.NewTimer(c.opts.SweepDelay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 	if c.opts.Sweep != nil {
 		if err := c.opts.Sweep(ctx, enqueue); err != nil && ctx.Err() == nil {
 			c.log.Warn("sweep failed; trying again at the next resync", "err", err)

@@ -29,6 +29,9 @@ type Options struct {
 	// while paved was down or while a watch was behind (default 10 minutes; a sweep also
 	// runs at start).
 	SweepPeriod time.Duration
+	// FirstSweepDelay postpones the sweep at start (0: at once): a server starting with
+	// 100,000 objects builds its indexes first, and orphans can wait that long.
+	FirstSweepDelay time.Duration
 	// BaseDelay and MaxDelay bound retry backoff (controller defaults if zero).
 	BaseDelay, MaxDelay time.Duration
 }
@@ -87,6 +90,7 @@ func New(st *store.Store, opts Options) (*controller.Controller, error) {
 		Name:         Name,
 		Watches:      []controller.Watch{controller.Watches(nil, c.mapEvent)},
 		Sweep:        c.sweep,
+		SweepDelay:   opts.FirstSweepDelay,
 		Workers:      opts.Workers,
 		ResyncPeriod: opts.SweepPeriod,
 		BaseDelay:    opts.BaseDelay,
