@@ -168,8 +168,6 @@ func locationKind() kinds.Kind {
 		Columns: []api.Column{{Name: "TYPE", JSONPath: ".spec.type"}, {Name: "TARGET", JSONPath: ".spec.target"}}}
 }
 
-// ErrNotImplemented marks catalog operations still being built.
-var ErrNotImplemented = errors.New("not implemented yet")
 
 // Controllers returns the catalog's controllers: one processes registered locations (at
 // registration, when they change, and every RefreshInterval), one stitches relations in

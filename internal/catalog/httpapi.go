@@ -224,9 +224,6 @@ func (h *httpAPI) classify(r *http.Request, err error) (int, string, string) {
 		return http.StatusRequestEntityTooLarge, "PayloadTooLargeError",
 			fmt.Sprintf("request entity too large: the body is limited to %d bytes", mbe.Limit)
 	}
-	if errors.Is(err, ErrNotImplemented) {
-		return http.StatusNotImplemented, "NotImplementedError", err.Error()
-	}
 	var st *api.Status
 	if errors.As(err, &st) {
 		switch st.Reason {
