@@ -168,7 +168,6 @@ func locationKind() kinds.Kind {
 		Columns: []api.Column{{Name: "TYPE", JSONPath: ".spec.type"}, {Name: "TARGET", JSONPath: ".spec.target"}}}
 }
 
-
 // Controllers returns the catalog's controllers: one processes registered locations (at
 // registration, when they change, and every RefreshInterval), one stitches relations in
 // both directions. Add them to the controller manager; the same ones are returned on
