@@ -840,18 +840,35 @@ func orEmpty(b *roaring.Bitmap) *roaring.Bitmap {
 	return b
 }
 
-// fieldValue is the smallest value of key among an object's rows, or "" if it has none.
-func (qi *queryIndex) fieldValue(id uint32, key string) (string, bool) {
-	best, found := "", false
-	if kid, ok := qi.keyIDs[key]; ok {
+// orderField is an order key resolved once per query: its key id, and the objects whose
+// array item rows give it the value "true" (see itemSep).
+type orderField struct {
+	kid   uint32
+	known bool
+	items *roaring.Bitmap
+}
+
+func (qi *queryIndex) orderFields(q Query) []orderField {
+	out := make([]orderField, len(q.OrderBy))
+	for i, o := range q.OrderBy {
+		out[i].kid, out[i].known = qi.keyIDs[o.Key]
+		out[i].items = qi.itemBitmap(o.Key)
+	}
+	return out
+}
+
+// fieldValue is the smallest value of a field among an object's rows; found is false if it
+// has none.
+func (qi *queryIndex) fieldValue(id uint32, f orderField) (best string, found bool) {
+	if f.known {
 		for _, pid := range qi.objs[id].pairs {
 			p := &qi.pairs[pid]
-			if v := qi.vals.get(p.off, p.n); p.key == kid && (!found || v < best) {
+			if v := qi.vals.get(p.off, p.n); p.key == f.kid && (!found || v < best) {
 				best, found = v, true
 			}
 		}
 	}
-	if !found && qi.itemBitmap(key).Contains(id) {
+	if f.items.Contains(id) && (!found || "true" < best) {
 		return "true", true
 	}
 	return best, found
@@ -866,13 +883,13 @@ type sortKey struct {
 	ns, nm, res string
 }
 
-func (qi *queryIndex) sortKeyOf(q Query, id uint32) sortKey {
+func (qi *queryIndex) sortKeyOf(fields []orderField, id uint32) sortKey {
 	k := sortKey{id: id, ns: qi.objs[id].key.namespace, nm: qi.objs[id].key.name, res: qi.objs[id].key.resource}
-	if len(q.OrderBy) > 0 {
-		k.vals = make([]string, len(q.OrderBy))
-		k.has = make([]bool, len(q.OrderBy))
-		for i, o := range q.OrderBy {
-			k.vals[i], k.has[i] = qi.fieldValue(id, o.Key)
+	if len(fields) > 0 {
+		k.vals = make([]string, len(fields))
+		k.has = make([]bool, len(fields))
+		for i, f := range fields {
+			k.vals[i], k.has[i] = qi.fieldValue(id, f)
 		}
 	}
 	return k
@@ -934,8 +951,11 @@ func (qi *queryIndex) page(q Query, m *roaring.Bitmap) ([]objKey, bool) {
 		return nil, false
 	}
 	top := q.Offset + want
-	if len(q.OrderBy) > 0 && top < n/4 {
-		return qi.pageByWalk(q, m, top, want, n)
+	fields := qi.orderFields(q)
+	// Walking the values of the first order key misses array-item values ("true"), so it is
+	// taken only when the key has none.
+	if len(q.OrderBy) > 0 && top < n/4 && fields[0].items.IsEmpty() {
+		return qi.pageByWalk(q, fields, m, top, want, n)
 	}
 	var keys []sortKey
 	if top < n/4 {
@@ -943,7 +963,7 @@ func (qi *queryIndex) page(q Query, m *roaring.Bitmap) ([]objKey, bool) {
 		h := &keyHeap{q: q}
 		it := m.Iterator()
 		for it.HasNext() {
-			k := qi.sortKeyOf(q, it.Next())
+			k := qi.sortKeyOf(fields, it.Next())
 			if h.Len() < top {
 				heap.Push(h, k)
 			} else if lessKey(q, &k, &h.keys[0]) {
@@ -956,7 +976,7 @@ func (qi *queryIndex) page(q Query, m *roaring.Bitmap) ([]objKey, bool) {
 		keys = make([]sortKey, 0, n)
 		it := m.Iterator()
 		for it.HasNext() {
-			keys = append(keys, qi.sortKeyOf(q, it.Next()))
+			keys = append(keys, qi.sortKeyOf(fields, it.Next()))
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool { return lessKey(q, &keys[i], &keys[j]) })
@@ -966,7 +986,7 @@ func (qi *queryIndex) page(q Query, m *roaring.Bitmap) ([]objKey, bool) {
 // pageByWalk answers an ordered page by walking the first order key's values in order and
 // taking the matches of each value, sorting only within the value groups it needs, instead
 // of computing a sort key for every match.
-func (qi *queryIndex) pageByWalk(q Query, m *roaring.Bitmap, top, want, n int) ([]objKey, bool) {
+func (qi *queryIndex) pageByWalk(q Query, fields []orderField, m *roaring.Bitmap, top, want, n int) ([]objKey, bool) {
 	o := q.OrderBy[0]
 	pids := qi.sortedPairs(o.Key)
 	var keys []sortKey
@@ -980,7 +1000,7 @@ func (qi *queryIndex) pageByWalk(q Query, m *roaring.Bitmap, top, want, n int) (
 		gk := make([]sortKey, 0, group.GetCardinality())
 		it := group.Iterator()
 		for it.HasNext() {
-			gk = append(gk, qi.sortKeyOf(q, it.Next()))
+			gk = append(gk, qi.sortKeyOf(fields, it.Next()))
 		}
 		sort.Slice(gk, func(i, j int) bool { return lessKey(q, &gk[i], &gk[j]) })
 		keys = append(keys, gk...)

@@ -202,6 +202,48 @@ func TestQueryIndexAgainstModel(t *testing.T) {
 				}
 			}
 		}
+		// Ordered pages (the walk over a key's values for small pages, a full sort
+		// otherwise), also by an array item key, against a sort of the model.
+		for _, key := range []string{"spec.type", "metadata.tags.go", "metadata.description"} {
+			type ent struct {
+				name, val string
+				has       bool
+			}
+			var ref []ent
+			for k, rows := range m {
+				e := ent{name: k.name}
+				for _, r := range rows {
+					if r.Key == key && (!e.has || r.Value < e.val) {
+						e.val, e.has = r.Value, true
+					}
+				}
+				ref = append(ref, e)
+			}
+			sort.Slice(ref, func(i, j int) bool {
+				if ref[i].has != ref[j].has {
+					return ref[i].has
+				}
+				if ref[i].val != ref[j].val {
+					return ref[i].val < ref[j].val
+				}
+				return ref[i].name < ref[j].name
+			})
+			for _, limit := range []int{3, 0} {
+				got, _ := qi.page(Query{OrderBy: []Order{{Key: key}}, Limit: limit}, all)
+				n := len(ref)
+				if limit > 0 {
+					n = min(limit, n)
+				}
+				if len(got) != n {
+					t.Fatalf("step %d: order by %s limit %d: %d keys, want %d", step, key, limit, len(got), n)
+				}
+				for i := range got {
+					if got[i].name != ref[i].name {
+						t.Fatalf("step %d: order by %s limit %d: #%d is %s, model %s", step, key, limit, i, got[i].name, ref[i].name)
+					}
+				}
+			}
+		}
 		// Field values, for ordering.
 		for k, rows := range m {
 			id := qi.ids[k]
@@ -211,7 +253,7 @@ func TestQueryIndexAgainstModel(t *testing.T) {
 					want = r.Value
 				}
 			}
-			if got, _ := qi.fieldValue(id, "spec.type"); got != want {
+			if got, _ := qi.fieldValue(id, qi.orderFields(Query{OrderBy: []Order{{Key: "spec.type"}}})[0]); got != want {
 				t.Fatalf("step %d: %s spec.type %q, model %q", step, k.name, got, want)
 			}
 		}
