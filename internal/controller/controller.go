@@ -283,21 +283,32 @@ func (c *Controller) Run(ctx context.Context) error {
 		feeds.Add(1)
 		go func() {
 			defer feeds.Done()
-			c.feed(feedCtx, Watch{Kind: c.opts.For}, enqueue)
+			c.feed(feedCtx, Watch{Kind: c.opts.For}, enqueue, func() {})
 		}()
 	}
+	// A watch of every kind starts at the revision current when it opens, without a list:
+	// the first Sweep waits until those watches are open, so that every write is seen by
+	// one or the other.
+	var opened sync.WaitGroup
 	for _, w := range c.opts.Watches {
 		feeds.Add(1)
+		var once sync.Once
+		open := func() {}
+		if w.Kind == nil {
+			opened.Add(1)
+			open = func() { once.Do(opened.Done) }
+		}
 		go func() {
 			defer feeds.Done()
-			c.feed(feedCtx, w, enqueue)
+			defer open() // also when it never opened, so that nothing waits forever
+			c.feed(feedCtx, w, enqueue, open)
 		}()
 	}
 	if c.opts.Sweep != nil || (c.opts.For != nil && c.opts.ResyncPeriod > 0) {
 		feeds.Add(1)
 		go func() {
 			defer feeds.Done()
-			c.resyncLoop(feedCtx, enqueue)
+			c.resyncLoop(feedCtx, enqueue, &opened)
 		}()
 	}
 
@@ -375,9 +386,20 @@ func (c *Controller) reconcile(ctx context.Context, req Request) (res Result, er
 	return c.rec.Reconcile(ctx, req)
 }
 
-// resyncLoop runs Sweep at once, then every ResyncPeriod re-enqueues every object of For
+// resyncLoop runs Sweep once the watches of every kind are open (after SweepDelay), then
+// every ResyncPeriod re-enqueues every object of For
 // and runs Sweep again.
-func (c *Controller) resyncLoop(ctx context.Context, enqueue func(Request)) {
+func (c *Controller) resyncLoop(ctx context.Context, enqueue func(Request), opened *sync.WaitGroup) {
+	open := make(chan struct{})
+	go func() {
+		opened.Wait()
+		close(open)
+	}()
+	select {
+	case <-open:
+	case <-ctx.Done():
+		return
+	}
 	if c.opts.Sweep != nil && c.opts.SweepDelay > 0 {
 		t := time.NewTimer(c.opts.SweepDelay)
 		select {

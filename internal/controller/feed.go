@@ -19,7 +19,7 @@ const listPageSize = 500
 // when the watch ends (compaction said Gone, the store restarted) list again and watch
 // again. Every listed object is enqueued, so nothing missed in between is lost: the
 // controller is level-triggered and only needs to know which keys to look at.
-func (c *Controller) feed(ctx context.Context, w Watch, enqueue func(Request)) {
+func (c *Controller) feed(ctx context.Context, w Watch, enqueue func(Request), opened func()) {
 	handle := func(ev store.Event) {
 		if w.Map == nil {
 			enqueue(RequestFor(ev.Object))
@@ -35,7 +35,7 @@ func (c *Controller) feed(ctx context.Context, w Watch, enqueue func(Request)) {
 	}
 	backoff := newBackoff(100*time.Millisecond, 30*time.Second)
 	for ctx.Err() == nil {
-		err := c.listAndWatch(ctx, w.Kind, handle, backoff.reset)
+		err := c.listAndWatch(ctx, w.Kind, handle, func() { backoff.reset(); opened() })
 		if ctx.Err() != nil {
 			return
 		}
